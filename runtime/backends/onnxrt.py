@@ -1,0 +1,102 @@
+"""ONNX Runtime backend: CPU, CUDA or TensorRT execution providers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from runtime.backends.base import Backend
+from runtime.backends.registry import register_backend
+from runtime.errors import BackendError
+
+_ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(uint8)": np.uint8}
+PROVIDER_ALIASES = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+}
+
+
+def _ort():
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise BackendError(
+            "backend 'onnxruntime' needs ONNX Runtime, which is not installed. Fix: pip install "
+            "onnxruntime (on Jetson: the JetPack-matched onnxruntime-gpu wheel, see devices/jetson)"
+        ) from exc
+    return onnxruntime
+
+
+def engine_available() -> bool:
+    """True when onnxruntime can be imported."""
+    try:
+        _ort()
+    except BackendError:
+        return False
+    return True
+
+
+def _providers(names: list[str], cache_dir: Path) -> list:
+    """Map short provider names to ORT provider entries, TensorRT with fp16 and an engine cache."""
+    out = []
+    for name in names:
+        full = PROVIDER_ALIASES.get(name, name)
+        if full == "TensorrtExecutionProvider":
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            out.append((full, {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
+                               "trt_engine_cache_path": str(cache_dir)}))
+        else:
+            out.append(full)
+    return out
+
+
+@register_backend("onnxruntime", formats=("onnx",), available=engine_available)
+class OnnxRuntimeBackend(Backend):
+    """ONNX Runtime session; ``providers`` like ``["tensorrt", "cuda", "cpu"]`` (default cpu)."""
+
+    name = "onnxruntime"
+
+    def __init__(self, path, threads: int | None = None, providers: list[str] | None = None,
+                 **options):
+        super().__init__(path, threads or os.cpu_count() or 1, **options)
+        ort = _ort()
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = self.threads
+        so.log_severity_level = 3
+        wanted = _providers(providers or ["cpu"], self.path.parent / "trt_cache")
+        have = set(ort.get_available_providers())
+        chosen = [p for p in wanted if (p[0] if isinstance(p, tuple) else p) in have]
+        if not chosen:
+            raise BackendError(f"none of the providers {providers} is available; this onnxruntime "
+                               f"has {sorted(have)}")
+        try:
+            self._sess = ort.InferenceSession(str(self.path), so, providers=chosen)
+        except Exception as exc:  # ORT raises its own exception types per failure
+            raise BackendError(f"ONNX Runtime cannot load {self.path}: {exc}") from exc
+        inp = self._sess.get_inputs()[0]
+        self._in_name = inp.name
+        self._in_dtype = _ORT_TYPES.get(inp.type, np.float32)
+        self._shape = (int(inp.shape[1]), int(inp.shape[2]))
+        self._out_name = self._sess.get_outputs()[0].name
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        return self._shape
+
+    @property
+    def providers(self) -> list[str]:
+        """Providers the session actually uses, in priority order."""
+        return self._sess.get_providers()
+
+    def run_one(self, image: np.ndarray) -> np.ndarray:
+        feed = {self._in_name: image[None].astype(self._in_dtype, copy=False)}
+        return self._sess.run([self._out_name], feed)[0][0].astype(np.float32, copy=False)
+
+    def describe(self) -> dict:
+        return {**super().describe(), "providers": self.providers}
+
+    def close(self) -> None:
+        self._sess = None
