@@ -1,0 +1,64 @@
+# Two commands on a fresh machine with Python 3.11+:  `make demo`  and  `make test`.
+# Every target installs what it needs into .venv first (offline except the package registries).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+STAMP  := $(VENV)/.installed
+
+# Overridable on the command line: make train DATA=path/to/photos NAME=line3
+DATA   ?= data/synthetic
+NAME   ?= demo
+RUN    ?= runs/latest
+BUNDLE ?= bundles/latest
+
+.PHONY: setup demo synth train export conveyor bench test test-slow lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[train,runtime,dev]"
+	touch $(STAMP)
+
+# The whole main job on the built-in synthetic dataset, offline.
+demo: setup
+	$(PY) -m train.synth --out data/synthetic
+	$(PY) -m train --data data/synthetic --name demo --config train/configs/demo.toml
+	$(PY) -m export --run runs/demo --out bundles/demo
+	$(PY) -m train.conveyor render --run runs/demo --out data/conveyor.mp4
+	rm -f events/demo.jsonl
+	$(PY) -m runtime.camera --bundle bundles/demo --source data/conveyor.mp4 --headless \
+		--events events/demo.jsonl --snapshots events/snapshots
+	$(PY) -m train.conveyor score --truth data/conveyor.json --events events/demo.jsonl
+
+synth: setup
+	$(PY) -m train.synth --out data/synthetic
+
+train: setup
+	$(PY) -m train --data $(DATA) --name $(NAME)
+
+export: setup
+	$(PY) -m export --run $(RUN)
+
+bench: setup
+	$(PY) -m benchmarks.head_epoch_cost
+	$(PY) -m benchmarks.int8_vs_fp32
+	$(PY) -m benchmarks.runtime_overhead
+	$(PY) -m benchmarks.cold_start
+	$(PY) -m benchmarks.footprint
+
+test: setup
+	$(PY) -m pytest
+
+# Real-data tests (../shared/data: casting photos, pretrained weights); they skip without it.
+test-slow: setup
+	$(PY) -m pytest -m slow
+
+lint: setup
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf runs bundles events results data/conveyor.mp4 data/conveyor.json
