@@ -35,7 +35,7 @@ class Decider:
         self.ok_index = labels.index(ok_label)
         # ok gets +inf so that it can never be "flagged"; divisions give ratios to thresholds.
         self._thr = np.array([np.inf if c == ok_label else float(thresholds[c]) for c in labels],
-                             dtype=np.float32)
+                             dtype=np.float64)
 
     def flags(self, probs: np.ndarray) -> np.ndarray:
         """Boolean flag per row of an ``(N, C)`` probability array."""
