@@ -1,0 +1,137 @@
+"""``python -m runtime.camera``: watch a camera (or a video, stream, folder) and flag defective parts.
+
+Thin entry point: parse the flags, merge them over the device profile and config file, call
+:func:`runtime.loop.run_config`. Imports only numpy, OpenCV and one inference engine (never
+TensorFlow), so it starts fast on a Raspberry Pi or a Jetson.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from runtime.errors import EdgeFlagError
+from runtime.settings import CameraConfig, ConfigError, read_config_file, resolve
+
+D = CameraConfig()
+EXAMPLES = """examples:
+  python -m runtime.camera --bundle bundles/latest --source 0                 # USB camera, V4L2
+  python -m runtime.camera --profile pi5 --bundle /opt/edgeflag/bundle        # board defaults
+  python -m runtime.camera --source line3.mp4 --headless --max-frames 500     # replay a video
+  python -m runtime.camera --source 'parts/*.png' --sink stdout --k 1 --n 1   # one event per part
+  python -m runtime.camera --source rtsp://cam/stream --sink webhook:http://plc:8080/reject
+
+sources: camera index or /dev/videoN, video file, rtsp:// http(s):// streams, a GStreamer pipeline
+(contains ' ! '), csi://N (Jetson CSI camera), picamera2 (Pi), an image folder or glob.
+sinks: jsonl:PATH, snapshots:DIR, stdout, webhook:URL, mqtt://host[:port]/topic, gpio:PIN[:pulse_ms].
+exit status: 0 after a clean stop (end of stream, limit, SIGINT/SIGTERM), 2 on a usage or setup error."""
+
+
+def _threshold(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    try:
+        t = float(value)
+    except ValueError:
+        t = -1.0
+    if not sep or not name or not 0.0 < t <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected CLASS=VALUE with 0 < VALUE <= 1 (e.g. defect=0.7), "
+                                         f"got {text!r}")
+    return name, t
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface; every default shown comes from :class:`CameraConfig`."""
+    p = argparse.ArgumentParser(prog="python -m runtime.camera",
+                                description="Watch a camera (or a video, stream, folder) and flag "
+                                            "defective parts with a model bundle.",
+                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                argument_default=argparse.SUPPRESS)  # only given flags override
+    g = p.add_argument_group("model")
+    g.add_argument("--bundle", help=f"bundle folder from `python -m export` (default {D.bundle})")
+    g.add_argument("--profile", help="device profile: devices/<board>.toml or a name (pi4, pi5, ...)")
+    g.add_argument("--config", help="settings file (JSON or TOML, CameraConfig field names)")
+    g.add_argument("--artifact", help="exact artifact name, e.g. tflite-int8")
+    g.add_argument("--precision", choices=["fp32", "fp16", "dynamic", "int8"])
+    g.add_argument("--format", choices=["tflite", "onnx"])
+    g.add_argument("--backend", choices=["auto", "litert", "onnxruntime"], help=f"(default {D.backend})")
+    g.add_argument("--threads", type=int, help="inference threads (default: the core count)")
+    g.add_argument("--providers", type=lambda s: [x for x in s.split(",") if x],
+                   help="onnxruntime providers in priority order, e.g. tensorrt,cuda,cpu")
+    g.add_argument("--allow-rejected", action="store_true", help="allow a gate-rejected artifact")
+    g.add_argument("--threshold", dest="thresholds", type=_threshold, action="append",
+                   metavar="CLASS=VALUE", help="override a defect class's threshold (repeatable)")
+    g.add_argument("--k", type=int, help=f"flagged frames needed among the last n (default {D.k})")
+    g.add_argument("--n", type=int, help=f"debouncing window in frames (default {D.n})")
+    g = p.add_argument_group("source")
+    g.add_argument("--source", help=f"what to watch (default {D.source!r}: the first camera)")
+    g.add_argument("--realtime", action="store_true", help="pace files/folders at their frame rate")
+    g.add_argument("--width", type=int, help="capture width asked of a camera")
+    g.add_argument("--height", type=int, help="capture height asked of a camera")
+    g.add_argument("--fps", type=float, help="capture rate asked of a camera / replay rate")
+    g.add_argument("--no-reconnect", dest="reconnect", action="store_false",
+                   help="end the run when a live source is lost instead of reopening it")
+    g = p.add_argument_group("outputs")
+    g.add_argument("--events", help=f"append-only JSONL event log (default {D.events})")
+    g.add_argument("--snapshots", help=f"folder for JPEGs of flagged parts (default {D.snapshots})")
+    g.add_argument("--no-snapshots", dest="snapshots", action="store_const", const="")
+    g.add_argument("--sink", dest="sinks", action="append", metavar="SPEC",
+                   help="extra event sink (repeatable): stdout, webhook:URL, mqtt://host/topic, gpio:PIN")
+    g.add_argument("--queue-size", type=int,
+                   help=f"per-sink queue; full = drop, counted (default {D.queue_size})")
+    g = p.add_argument_group("operation")
+    show = g.add_mutually_exclusive_group()
+    show.add_argument("--show", dest="show", action="store_true", help="window with overlay")
+    show.add_argument("--headless", dest="show", action="store_false",
+                      help="no window (the default when there is no display)")
+    g.add_argument("--stats-every", type=float,
+                   help=f"seconds between stats lines, 0 = off (default {D.stats_every:g})")
+    g.add_argument("--max-frames", type=int, help="stop after this many frames")
+    g.add_argument("--duration", type=float, help="stop after this many seconds")
+    g.add_argument("--list-profiles", action="store_true", help="print the shipped device profiles and exit")
+    return p
+
+
+def resolve_args(args: dict) -> tuple[CameraConfig, str | None]:
+    """Layers: defaults < device profile < config file < flags. Returns (config, profile name)."""
+    from runtime.profile import load_profile
+
+    profile = load_profile(args.pop("profile")) if "profile" in args else None
+    config_file = read_config_file(args.pop("config")) if "config" in args else {}
+    if "thresholds" in args:
+        args["thresholds"] = dict(args["thresholds"])
+    config = resolve(profile.camera if profile else {}, config_file, args)
+    return config, (str(profile.path) if profile else None)
+
+
+def _print_profiles() -> None:
+    from runtime.profile import PROFILE_DIR, list_profiles, load_profile
+
+    for name in list_profiles():
+        prof = load_profile(name)
+        print(f"{name:18s} {prof.description}  [{PROFILE_DIR / (name + '.toml')}]")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the camera program; returns the exit status."""
+    args = vars(build_parser().parse_args(argv))
+    try:
+        if args.pop("list_profiles", False):
+            _print_profiles()
+            return 0
+        from runtime.loop import run_config
+
+        config, profile = resolve_args(args)
+        summary = run_config(config, profile=profile)
+    except (EdgeFlagError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # a second Ctrl-C during shutdown
+        print("interrupted during shutdown; the event log holds every event written so far",
+              file=sys.stderr)
+        return 130
+    print(summary.text(), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Every setting of the camera program, defined once, and how the layers combine.
+
+Precedence: these defaults < the device profile (``--profile devices/pi5.toml``) < a config file
+(``--config FILE``, JSON or TOML) < command-line flags. The resolved settings are saved next to
+the event log so that a flagged event can always be traced to the exact configuration.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from runtime.errors import EdgeFlagError
+from runtime.fsutil import atomic_write_json
+
+
+class ConfigError(EdgeFlagError):
+    """A setting is unknown or has a value of the wrong kind."""
+
+
+@dataclass
+class CameraConfig:
+    """Settings of ``python -m runtime.camera`` / :func:`runtime.loop.run` (same names)."""
+
+    bundle: str = "bundles/latest"  # bundle folder written by `python -m export`
+    source: str = "0"  # camera index, /dev/videoN, video file, rtsp://, pipeline, csi://N, folder, glob
+    # Which artifact: an exact name (tflite-int8) or a precision/format; else the bundle's preference.
+    artifact: str | None = None
+    precision: str | None = None  # fp32 | fp16 | dynamic | int8
+    format: str | None = None  # tflite | onnx
+    backend: str = "auto"  # litert | onnxruntime | auto (whatever is installed for the format)
+    threads: int | None = None  # None: the core count (LiteRT alone would use one)
+    providers: list[str] | None = None  # onnxruntime: e.g. ["tensorrt", "cuda", "cpu"]
+    allow_rejected: bool = False  # use an artifact the accuracy gate rejected (testing only)
+    thresholds: dict[str, float] = field(default_factory=dict)  # per defect class, over the bundle's
+    k: int = 3  # a defect starts when k of the last n frames are flagged
+    n: int = 5
+    realtime: bool = False  # pace files/folders at their frame rate instead of as fast as possible
+    width: int | None = None  # capture size asked of a live camera
+    height: int | None = None
+    fps: float | None = None
+    reconnect: bool = True  # reopen a live source that disconnects, with backoff
+    events: str = "events/events.jsonl"  # append-only, fsync'd event log
+    snapshots: str | None = "events/snapshots"  # JPEGs of flagged parts; None: no snapshots
+    sinks: list[str] = field(default_factory=list)  # extra: stdout, webhook:URL, mqtt://h/t, gpio:PIN
+    queue_size: int = 256  # per sink; a full queue drops (counted), never blocks inference
+    show: bool | None = None  # window with overlay; None: only when a display is available
+    stats_every: float = 10.0  # seconds between stats lines; 0 disables them
+    max_frames: int | None = None
+    duration: float | None = None  # seconds
+
+    def __post_init__(self) -> None:
+        self.source = str(self.source)
+        if self.snapshots in ("", "none", "off"):  # how a config file or flag turns snapshots off
+            self.snapshots = None
+        if not 1 <= int(self.k) <= int(self.n):
+            raise ConfigError(f"k-of-n debouncing needs 1 <= k <= n, got k={self.k}, n={self.n}; "
+                              "e.g. --k 3 --n 5")
+        for name in ("max_frames", "duration", "threads", "queue_size"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{name} must be positive, got {value}")
+
+    def to_dict(self) -> dict:
+        """JSON-ready settings."""
+        return asdict(self)
+
+    def save(self, path: str | Path, extra: dict | None = None) -> Path:
+        """Write the resolved settings (plus ``extra``, e.g. the artifact used) as JSON."""
+        atomic_write_json(path, {**self.to_dict(), **(extra or {})})
+        return Path(path)
+
+
+FIELD_NAMES = tuple(f.name for f in fields(CameraConfig))
+
+
+def check_keys(values: dict, origin: str) -> dict:
+    """Refuse unknown setting names, suggesting the closest known one."""
+    for key in values:
+        if key not in FIELD_NAMES:
+            close = difflib.get_close_matches(key, FIELD_NAMES, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{origin}: unknown setting {key!r}.{hint} Known settings: "
+                              f"{', '.join(FIELD_NAMES)}")
+    return values
+
+
+def read_config_file(path: str | Path) -> dict:
+    """Settings from a JSON or TOML file (flat, or under a ``[camera]`` table)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot read it ({exc.strerror or exc})") from exc
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {path}: not valid {path.suffix.lstrip('.').upper()} ({exc})") from exc
+    data = data.get("camera", data)
+    return check_keys(data, f"config file {path}")
+
+
+def resolve(*layers: dict) -> CameraConfig:
+    """Merge setting dicts, later layers winning; ``None`` in a layer means "not given"."""
+    merged: dict = {}
+    for layer in layers:
+        merged.update({k: v for k, v in layer.items() if v is not None})
+    try:
+        return CameraConfig(**check_keys(merged, "settings"))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid settings: {exc}") from exc

@@ -1,0 +1,257 @@
+"""A conveyor-belt video of held-out parts, and scoring the camera program's events against it.
+
+``python -m train.conveyor render --run runs/latest --out data/conveyor.mp4`` writes an mp4 in
+which parts from the run's *test* split pass under the camera one after the other, each held
+for ``frames_per_part`` frames (as a part sits in the field of view while the belt moves), and
+a truth file next to it (``conveyor.json``: which frames show which part, defective or not).
+
+``python -m train.conveyor score --truth data/conveyor.json --events events/demo.jsonl`` matches
+the ``defect_start``/``defect_end`` events of ``python -m runtime.camera`` to the parts: a
+defective part is *caught* when an event's flagged frames overlap its frames, *missed* when
+none does; an event overlapping only good parts is a *false alarm*. Misses and false alarms
+are reported, not errors: the exit status is non-zero only for malformed input.
+
+There are no empty-belt frames between parts: the model only ever saw parts, and a real line
+would use a part-present trigger or an "empty" class for the gaps. Consecutive defective parts
+therefore merge into one event; the scorer counts every defective part that event covers.
+
+Imports only numpy, OpenCV and :mod:`runtime` (never TensorFlow).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from runtime.errors import EdgeFlagError
+from runtime.fsutil import atomic_write_json
+from runtime.image_io import read_image
+
+
+class ConveyorError(EdgeFlagError):
+    """A run, truth file or event log is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """Every default of the demo video, defined once."""
+
+    parts: int = 60  # parts on the belt (drawn from the run's test split)
+    frames_per_part: int = 8  # frames each part stays in view (>= n of the k-of-n debouncer)
+    fps: float = 10.0
+    seed: int = 0
+    defect_share: float = 0.3  # share of defective parts on the belt (a line is mostly good parts)
+
+
+# ------------------------------------------------------------------------------------------- render
+def read_test_split(run: str | Path) -> tuple[Path, list[tuple[str, str]], dict]:
+    """``(data_dir, [(relative path, label)], run manifest)`` of a run's test split."""
+    run = Path(run)
+    try:
+        manifest = json.loads((run / "run.json").read_text())
+        split_file = run / manifest["files"]["splits"]["test"]
+        lines = split_file.read_text().splitlines()
+    except (OSError, KeyError, json.JSONDecodeError) as exc:
+        raise ConveyorError(f"{run}: not a complete run directory ({exc}); expected run.json and "
+                            "splits/test.txt written by `python -m train`") from exc
+    items = [tuple(line.split("\t", 1)) for line in lines if line.strip()]
+    if not items or any(len(i) != 2 for i in items):
+        raise ConveyorError(f"{split_file}: expected 'path<TAB>label' lines, found none or bad ones")
+    return Path(manifest["data_dir"]), items, manifest
+
+
+def plan_parts(items: list[tuple[str, str]], ok_label: str, config: RenderConfig) -> list[tuple[str, str]]:
+    """A seeded belt sequence: ``config.parts`` test images, about ``defect_share`` defective."""
+    rng = np.random.default_rng(config.seed)
+    good = [i for i in items if i[1] == ok_label]
+    bad = [i for i in items if i[1] != ok_label]
+    n_bad = min(len(bad), int(round(config.parts * config.defect_share)))
+    n_good = min(len(good), config.parts - n_bad)
+    pick = [good[j] for j in rng.permutation(len(good))[:n_good]]
+    pick += [bad[j] for j in rng.permutation(len(bad))[:n_bad]]
+    return [pick[j] for j in rng.permutation(len(pick))]
+
+
+def render_video(parts: list[tuple[str, str]], data_dir: Path, out: str | Path, ok_label: str,
+                 frames_per_part: int = RenderConfig.frames_per_part,
+                 fps: float = RenderConfig.fps) -> Path:
+    """Write ``out`` (mp4) showing each part for ``frames_per_part`` frames, plus ``out.json``.
+
+    Frames have the size of the first image; other sizes are resized to it (area).
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    images = [read_image(data_dir / rel) for rel, _ in parts]
+    h, w = images[0].shape[:2]
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    if not writer.isOpened():
+        raise ConveyorError(f"{out}: OpenCV cannot write an mp4v video here (no FFMPEG in this build?)")
+    truth = []
+    try:
+        for i, ((rel, label), rgb) in enumerate(zip(parts, images, strict=True)):
+            if rgb.shape[:2] != (h, w):
+                rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+            bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+            for _ in range(frames_per_part):
+                writer.write(bgr)
+            first = i * frames_per_part
+            truth.append({"part": i, "first_frame": first, "last_frame": first + frames_per_part - 1,
+                          "label": label, "defective": label != ok_label, "image": rel})
+    finally:
+        writer.release()
+    atomic_write_json(out.with_suffix(".json"),
+                      {"video": out.name, "data_dir": str(data_dir), "fps": fps,
+                       "frame_count": len(parts) * frames_per_part, "frames_per_part": frames_per_part,
+                       "ok_label": ok_label, "parts": truth})
+    return out
+
+
+def render(run: str | Path, out: str | Path, **options) -> Path:
+    """Render the demo video of held-out parts of ``run`` (options: :class:`RenderConfig` fields)."""
+    config = RenderConfig(**options)
+    if config.frames_per_part < 1 or config.parts < 1:
+        raise ConveyorError(f"need parts >= 1 and frames_per_part >= 1, got {config}")
+    data_dir, items, manifest = read_test_split(run)
+    parts = plan_parts(items, manifest["ok_label"], config)
+    return render_video(parts, data_dir, out, manifest["ok_label"], config.frames_per_part, config.fps)
+
+
+# -------------------------------------------------------------------------------------------- score
+@dataclass
+class Score:
+    """Events matched to parts."""
+
+    parts: int = 0
+    defective: int = 0
+    caught: int = 0
+    missed: list[dict] = field(default_factory=list)
+    false_alarms: list[dict] = field(default_factory=list)
+    split: int = 0  # defective parts covered by more than one event
+    events: int = 0
+    label_matches: int = 0  # caught parts whose event class equals the part's class
+
+    def text(self) -> str:
+        """Human summary, one fact per line."""
+        lines = [f"parts on the belt:  {self.parts} ({self.defective} defective)",
+                 f"defects caught:     {self.caught}/{self.defective}",
+                 f"defects missed:     {len(self.missed)}",
+                 f"false alarms:       {len(self.false_alarms)} (events on good parts only)",
+                 f"defect events:      {self.events} ({self.split} defective parts split in 2+ events)",
+                 f"class agreement:    {self.label_matches}/{self.caught} caught parts"]
+        lines += [f"  missed part {p['part']} ({p['label']}, frames {p['first_frame']}-{p['last_frame']}): "
+                  f"{p['image']}" for p in self.missed[:10]]
+        lines += [f"  false alarm at frames {e['first']}-{e['last']} ({e['label']} {e['peak_score']}) on "
+                  f"part(s) {e['parts']}" for e in self.false_alarms[:10]]
+        return "\n".join(lines)
+
+
+def read_events(path: str | Path) -> list[dict]:
+    """Event dicts of a JSONL log; a torn last line (power cut while writing) is skipped."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConveyorError(f"event log {path}: cannot read it ({exc.strerror or exc})") from exc
+    lines = text.split("\n")
+    events = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            if n == len(lines):  # no newline after it: an interrupted write, not a bad log
+                print(f"warning: {path}: ignoring torn last line", file=sys.stderr)
+                continue
+            raise ConveyorError(f"event log {path} line {n}: not JSON ({exc}); expected one JSON "
+                                "event per line as written by `python -m runtime.camera`") from exc
+    return events
+
+
+def event_spans(events: list[dict], last_frame: int) -> list[dict]:
+    """``{first, last, label, peak_score}`` per defect event (start paired with its end)."""
+    spans, open_span = [], None
+    for e in events:
+        kind = e.get("type")
+        try:
+            if kind == "defect_start":
+                open_span = {"first": int(e.get("first_frame_index", e["frame_index"])), "last": last_frame,
+                             "label": e["label"], "peak_score": e["peak_score"]}
+                spans.append(open_span)
+            elif kind == "defect_end" and open_span is not None:
+                open_span["last"] = int(e.get("last_frame_index", e["frame_index"]))
+                open_span["peak_score"] = e["peak_score"]
+                open_span = None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConveyorError(f"event {e}: missing or bad field {exc}; expected type, frame_index, "
+                                "label, peak_score") from exc
+    return spans
+
+
+def score(truth: str | Path, events: str | Path) -> Score:
+    """Match the event log to the truth file of :func:`render_video`."""
+    try:
+        meta = json.loads(Path(truth).read_text())
+        parts = meta["parts"]
+        last = int(meta["frame_count"]) - 1
+    except (OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
+        raise ConveyorError(f"truth file {truth}: unreadable or incomplete ({exc}); expected the JSON "
+                            "written by `python -m train.conveyor render`") from exc
+    spans = event_spans(read_events(events), last)
+    result = Score(parts=len(parts), defective=sum(p["defective"] for p in parts), events=len(spans))
+    hits: dict[int, list[dict]] = {}
+    for span in spans:
+        covered = [p for p in parts if p["first_frame"] <= span["last"] and p["last_frame"] >= span["first"]]
+        bad = [p for p in covered if p["defective"]]
+        for p in bad:
+            hits.setdefault(p["part"], []).append(span)
+        if not bad:
+            result.false_alarms.append({**span, "parts": [p["part"] for p in covered]})
+    for p in parts:
+        if not p["defective"]:
+            continue
+        if p["part"] in hits:
+            result.caught += 1
+            result.split += len(hits[p["part"]]) > 1
+            result.label_matches += any(s["label"] == p["label"] for s in hits[p["part"]])
+        else:
+            result.missed.append(p)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+def main(argv: list[str] | None = None) -> int:
+    """``python -m train.conveyor render|score``."""
+    p = argparse.ArgumentParser(prog="python -m train.conveyor", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("render", help="write the conveyor video + truth JSON from a run's test split")
+    r.add_argument("--run", default="runs/latest")
+    r.add_argument("--out", default="data/conveyor.mp4")
+    d = RenderConfig()
+    for name, value in asdict(d).items():
+        r.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value,
+                       help=f"(default {value})")
+    s = sub.add_parser("score", help="compare an event log with the truth JSON")
+    s.add_argument("--truth", default="data/conveyor.json")
+    s.add_argument("--events", default="events/demo.jsonl")
+    args = vars(p.parse_args(argv))
+    try:
+        if args.pop("command") == "render":
+            out = render(args.pop("run"), args.pop("out"), **args)
+            print(f"wrote {out} and {out.with_suffix('.json')}")
+        else:
+            print(score(args["truth"], args["events"]).text())
+    except EdgeFlagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
