@@ -20,7 +20,7 @@ import sys
 import threading
 from collections.abc import Callable
 from contextlib import ExitStack
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +52,8 @@ def usable_image(image) -> np.ndarray | None:
 
 def now_iso() -> str:
     """Wall-clock time for events, ISO-8601 UTC with milliseconds."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    now = datetime.now(timezone.utc)  # noqa: UP017 - Python 3.10 boards lack datetime.UTC
+    return now.isoformat(timespec="milliseconds")
 
 
 class FrameLoop:

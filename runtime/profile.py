@@ -8,11 +8,10 @@ settings layer: flags given on the command line still win over it.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runtime.settings import ConfigError, check_keys
+from runtime.settings import ConfigError, check_keys, tomllib
 
 # Profiles shipped with the project: the repository's devices/ folder.
 PROFILE_DIR = Path(__file__).resolve().parents[1] / "devices"

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import difflib
 import json
-import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from runtime.errors import EdgeFlagError
 from runtime.fsutil import atomic_write_json
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10 (JetPack 6 on Jetson): pip install tomli
+    import tomli as tomllib
 
 
 class ConfigError(EdgeFlagError):
