@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="extra event sink (repeatable): stdout, webhook:URL, mqtt://host/topic, gpio:PIN")
     g.add_argument("--queue-size", type=int,
                    help=f"per-sink queue; full = drop, counted (default {D.queue_size})")
+    g.add_argument("--drain-timeout", type=float,
+                   help="seconds the sinks get at shutdown to deliver queued events "
+                        f"(default {D.drain_timeout:g})")
     g = p.add_argument_group("operation")
     show = g.add_mutually_exclusive_group()
     show.add_argument("--show", dest="show", action="store_true", help="window with overlay")

@@ -144,7 +144,7 @@ def run(bundle: str | Path | Bundle = "bundles/latest", source="0", *,
     ``--help``) or an open :class:`runtime.sources.FrameSource`; ``settings`` are the
     :class:`CameraConfig` fields. Setting ``stop`` ends the run cleanly from another thread.
     """
-    config = CameraConfig(bundle=str(getattr(bundle, "root", bundle)),
+    config = CameraConfig(bundle=str(bundle.root if isinstance(bundle, Bundle) else bundle),
                           source=str(source if isinstance(source, str | int) else type(source).__name__),
                           **settings)
     return run_config(config, bundle=bundle if isinstance(bundle, Bundle) else None,
@@ -171,7 +171,7 @@ def run_config(config: CameraConfig, *, bundle: Bundle | None = None, source=Non
         specs = [f"jsonl:{config.events}"] + ([f"snapshots:{config.snapshots}"] if config.snapshots else [])
         dispatcher = SinkDispatcher([make_sink(s) for s in specs + list(config.sinks)],
                                     queue_size=config.queue_size)
-        stack.callback(dispatcher.close)
+        stack.callback(dispatcher.close, config.drain_timeout)
         if source is None:
             source = open_source(config.source, realtime=config.realtime, width=config.width,
                                  height=config.height, fps=config.fps, reconnect=config.reconnect)

@@ -67,8 +67,8 @@ def _sink_text(stats: dict) -> str:
 class Stopper:
     """Ends a run from a signal, a timer, the window or another thread; remembers why."""
 
-    def __init__(self, source, event: threading.Event | None = None):
-        self.event = event or threading.Event()
+    def __init__(self, source):
+        self.event = threading.Event()
         self.reason: str | None = None
         self._source = source
 
@@ -123,10 +123,13 @@ def drive(loop, source, dispatcher, config, *, stop: threading.Event | None = No
     The caller closes the source and then the sinks (in that order) after this returns; an
     open defect has already been closed here, so its ``defect_end`` is flushed with the rest.
     """
-    stopper = Stopper(source, stop)
+    stopper = Stopper(source)
     show = display_available() if config.show is None else config.show
     window = Window() if show else None
     timer = threading.Timer(config.duration, stopper.request, ("duration",)) if config.duration else None
+    finished = threading.Event()
+    if stop is not None:  # a caller's stop event must also wake a live source blocked in read()
+        threading.Thread(target=_watch, args=(stop, finished, stopper), daemon=True).start()
     try:
         with handle_signals(stopper):
             if timer:
@@ -134,6 +137,7 @@ def drive(loop, source, dispatcher, config, *, stop: threading.Event | None = No
                 timer.start()
             _frames(loop, source, dispatcher, config, stopper, window, log)
     finally:
+        finished.set()
         if timer:
             timer.cancel()
         loop.stats.stop()
@@ -141,6 +145,13 @@ def drive(loop, source, dispatcher, config, *, stop: threading.Event | None = No
         if window:
             window.close()
     return stopper.reason or "end"
+
+
+def _watch(stop: threading.Event, finished: threading.Event, stopper: Stopper) -> None:
+    while not finished.is_set():
+        if stop.wait(0.1):
+            stopper.request("stop")
+            return
 
 
 def _frames(loop, source, dispatcher, config, stopper: Stopper, window, log) -> None:

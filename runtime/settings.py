@@ -51,6 +51,7 @@ class CameraConfig:
     snapshots: str | None = "events/snapshots"  # JPEGs of flagged parts; None: no snapshots
     sinks: list[str] = field(default_factory=list)  # extra: stdout, webhook:URL, mqtt://h/t, gpio:PIN
     queue_size: int = 256  # per sink; a full queue drops (counted), never blocks inference
+    drain_timeout: float = 5.0  # seconds the sinks get at shutdown to deliver what is queued
     show: bool | None = None  # window with overlay; None: only when a display is available
     stats_every: float = 10.0  # seconds between stats lines; 0 disables them
     max_frames: int | None = None
@@ -63,7 +64,7 @@ class CameraConfig:
         if not 1 <= int(self.k) <= int(self.n):
             raise ConfigError(f"k-of-n debouncing needs 1 <= k <= n, got k={self.k}, n={self.n}; "
                               "e.g. --k 3 --n 5")
-        for name in ("max_frames", "duration", "threads", "queue_size"):
+        for name in ("max_frames", "duration", "threads", "queue_size", "drain_timeout"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"{name} must be positive, got {value}")

@@ -1,0 +1,114 @@
+"""Helpers shared by the runtime tests (tests/test_runtime_*.py): belt videos, subprocess runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from runtime.bundle import Bundle
+from runtime.image_io import read_image
+from runtime.preprocess import prepare_rgb
+from train.conveyor import read_test_split, render_video
+
+REPO = Path(__file__).resolve().parents[1]
+MARGIN = 0.1  # score distance from the threshold so video compression cannot flip a verdict
+
+
+def confident_parts(bundle_dir: Path, run_dir: Path) -> dict[str, list[str]]:
+    """Test-split images, per true label, that the camera's default artifact decides correctly
+    with a margin.
+
+    The end-to-end tests check the pipeline from video to events exactly; which parts the model
+    gets right is the accuracy gate's business (export), so the belt is built from parts whose
+    verdict is not in doubt.
+    """
+    bundle = Bundle.load(bundle_dir)
+    artifact = bundle.select()
+    data_dir, items, _ = read_test_split(run_dir)
+    strict = bundle.decider(artifact, {c: min(0.99, t + MARGIN) for c, t in artifact.thresholds.items()})
+    loose = bundle.decider(artifact, {c: max(0.01, t - MARGIN) for c, t in artifact.thresholds.items()})
+    out: dict[str, list[str]] = {}
+    with bundle.open(artifact) as engine:
+        for rel, label in items:
+            probs = engine.run_one(prepare_rgb(read_image(data_dir / rel), bundle.contract))
+            if label == bundle.ok_label:
+                good = not loose.decide(probs).flagged
+            else:
+                verdict = strict.decide(probs)
+                good = verdict.flagged and verdict.label == label
+            if good:
+                out.setdefault(label, []).append(rel)
+    return out
+
+
+def belt(run_dir: Path, parts: dict[str, list[str]], pattern: str, out: Path,
+         frames_per_part: int = 8, fps: float = 10.0) -> dict:
+    """Render a belt video from a pattern like ``"odood"`` (o = good part, d = defective part);
+    returns the truth dict written next to the video."""
+    data_dir, _, manifest = read_test_split(run_dir)
+    ok = manifest["ok_label"]
+    defect_labels = sorted(k for k in parts if k != ok)
+    used = {label: 0 for label in parts}
+    sequence = []
+    for i, ch in enumerate(pattern):
+        label = ok if ch == "o" else defect_labels[i % len(defect_labels)]
+        pool = parts[label]
+        sequence.append((pool[used[label] % len(pool)], label))
+        used[label] += 1
+    render_video(sequence, data_dir, out, ok, frames_per_part=frames_per_part, fps=fps)
+    return json.loads(out.with_suffix(".json").read_text())
+
+
+def camera_cmd(*args: str) -> list[str]:
+    """``python -m runtime.camera ARGS`` with the interpreter running the tests."""
+    return [sys.executable, "-m", "runtime.camera", *args]
+
+
+def camera_env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def run_camera(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run the camera program to completion in a subprocess from the repository root."""
+    return subprocess.run(camera_cmd(*args), cwd=REPO, env=camera_env(), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def start_camera(*args: str, stderr_path: Path) -> subprocess.Popen:
+    """Start the camera program in the background (stderr to a file, for the failure message)."""
+    return subprocess.Popen(camera_cmd(*args), cwd=REPO, env=camera_env(), stdout=subprocess.DEVNULL,
+                            stderr=open(stderr_path, "w"))
+
+
+def jsonl(path: Path) -> list[dict]:
+    """Every line of an event log, each parsed (fails on any invalid line)."""
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def expected_starts(truth: dict, k: int) -> list[tuple[int, str, int]]:
+    """``(frame_index, label, first_frame_index)`` of the defect_start each defective part must
+    give: its k-th frame, when the part before it is good (so nothing is still flagged)."""
+    return [(p["first_frame"] + k - 1, p["label"], p["first_frame"])
+            for p in truth["parts"] if p["defective"]]
+
+
+def frames_of(video: Path) -> int:
+    import cv2
+
+    cap = cv2.VideoCapture(str(video))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n
+
+
+def as_array(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.float32)

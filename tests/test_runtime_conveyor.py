@@ -1,0 +1,109 @@
+"""The demo's conveyor video (held-out parts, truth file) and the scoring of events against it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.runtime_support import REPO, camera_env, frames_of
+from train.conveyor import RenderConfig, plan_parts, read_test_split, score
+
+TRUTH = {"video": "v.mp4", "fps": 10, "frame_count": 48, "frames_per_part": 8, "ok_label": "ok",
+         "parts": [{"part": i, "first_frame": 8 * i, "last_frame": 8 * i + 7, "label": lab,
+                    "defective": lab != "ok", "image": f"{lab}/{i}.png"}
+                   for i, lab in enumerate(["ok", "crack", "pit", "ok", "crack", "ok"])]}
+
+
+def ev(kind: str, frame: int, first: int, last: int | None = None, label: str = "crack") -> dict:
+    e = {"type": f"defect_{kind}", "time": "2026-01-01T00:00:00+00:00", "frame_index": frame, "label": label,
+         "peak_score": 0.9, "frame_count": 3, "first_frame_index": first}
+    if last is not None:
+        e["last_frame_index"] = last
+    return e
+
+
+def write(tmp_path, events: list[dict], extra: str = "") -> tuple:
+    truth, log = tmp_path / "truth.json", tmp_path / "events.jsonl"
+    truth.write_text(json.dumps(TRUTH))
+    log.write_text("".join(json.dumps(e) + "\n" for e in events) + extra)
+    return truth, log
+
+
+def conveyor(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "train.conveyor", *args], cwd=REPO, env=camera_env(),
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_score_counts_caught_missed_false_alarms_and_merges(tmp_path):
+    events = [ev("start", 11, 9), ev("end", 26, 9, 23),  # one event over parts 1+2 (adjacent defects)
+              ev("start", 27, 25, label="pit"), ev("end", 30, 25, 27, label="pit")]  # on good part 3
+    result = score(*write(tmp_path, events))
+    assert (result.parts, result.defective, result.caught, result.events) == (6, 3, 2, 2)
+    assert [p["part"] for p in result.missed] == [4]
+    assert [f["parts"] for f in result.false_alarms] == [[3]]
+    assert result.label_matches == 1  # the merged event says crack: right for part 1, not for 2
+    text = result.text()
+    assert "defects caught:     2/3" in text and "missed part 4" in text
+    assert "false alarm at frames 25-27" in text
+
+
+def test_score_counts_a_defect_split_in_two_events_and_an_unfinished_one(tmp_path):
+    events = [ev("start", 10, 8), ev("end", 12, 8, 10), ev("start", 15, 13), ev("end", 19, 13, 15),
+              ev("start", 34, 32)]  # the log ends with this defect still open (killed run)
+    result = score(*write(tmp_path, events))
+    # Part 1 is hit twice (split), part 4 by the open event, part 2 by nothing.
+    assert (result.caught, result.split, [p["part"] for p in result.missed], result.events) == (2, 1, [2], 3)
+
+
+def test_score_cli_exits_non_zero_only_on_malformed_input(tmp_path):
+    truth, log = write(tmp_path, [ev("start", 11, 9), ev("end", 14, 9, 11)])
+    ok = conveyor("score", "--truth", str(truth), "--events", str(log))
+    assert ok.returncode == 0 and "defects caught:     1/3" in ok.stdout  # misses are not an error
+    torn = write(tmp_path, [ev("start", 11, 9)], extra='{"type": "defect_e')
+    done = conveyor("score", "--truth", str(torn[0]), "--events", str(torn[1]))
+    assert done.returncode == 0 and "torn last line" in done.stderr
+    log.write_text("not json\n" + json.dumps(ev("start", 11, 9)) + "\n")
+    bad = conveyor("score", "--truth", str(truth), "--events", str(log))
+    assert bad.returncode == 2 and "line 1: not JSON" in bad.stderr and "Traceback" not in bad.stderr
+    log.write_text(json.dumps({"type": "defect_start", "frame_index": 3}) + "\n")
+    assert conveyor("score", "--truth", str(truth), "--events", str(log)).returncode == 2
+    missing = conveyor("score", "--truth", str(tmp_path / "nope.json"), "--events", str(log))
+    assert missing.returncode == 2 and "truth file" in missing.stderr
+
+
+def test_render_writes_a_video_of_held_out_parts_and_its_truth(tiny_run, tmp_path):
+    out = tmp_path / "belt.mp4"
+    done = conveyor("render", "--run", str(tiny_run), "--out", str(out), "--parts", "10",
+                    "--frames-per-part", "3", "--fps", "5")
+    assert done.returncode == 0, done.stderr
+    truth = json.loads(out.with_suffix(".json").read_text())
+    _, items, manifest = read_test_split(tiny_run)
+    test_split = dict(items)
+    assert truth["frame_count"] == 30 == frames_of(out)
+    spans = [(p["first_frame"], p["last_frame"]) for p in truth["parts"]]
+    assert spans == [(3 * i, 3 * i + 2) for i in range(10)]
+    for p in truth["parts"]:  # only held-out (test split) parts, with their true labels
+        assert test_split[p["image"]] == p["label"] and p["defective"] == (p["label"] != manifest["ok_label"])
+    assert 1 <= sum(p["defective"] for p in truth["parts"]) <= 5
+
+
+def test_plan_is_seeded_and_mixes_good_and_defective_parts():
+    items = [(f"ok/{i}.png", "ok") for i in range(50)] + [(f"defect/{i}.png", "defect") for i in range(50)]
+    a = plan_parts(items, "ok", RenderConfig(parts=20, seed=3))
+    assert a == plan_parts(items, "ok", RenderConfig(parts=20, seed=3))
+    assert a != plan_parts(items, "ok", RenderConfig(parts=20, seed=4))
+    assert len(a) == len(set(a)) == 20 and sum(label == "defect" for _, label in a) == 6
+
+
+def test_render_errors_name_the_problem(tmp_path):
+    done = conveyor("render", "--run", str(tmp_path), "--out", str(tmp_path / "v.mp4"))
+    assert done.returncode == 2 and "not a complete run directory" in done.stderr
+
+
+@pytest.mark.parametrize("flag", ["--parts", "--frames-per-part"])
+def test_render_refuses_empty_belts(tiny_run, tmp_path, flag):
+    done = conveyor("render", "--run", str(tiny_run), "--out", str(tmp_path / "v.mp4"), flag, "0")
+    assert done.returncode == 2 and ">= 1" in done.stderr
