@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -245,3 +247,17 @@ def test_optional_sinks_without_their_package_name_the_install(spec, module, ins
     with pytest.raises(SinkError, match="needs") as err:
         make_sink(spec)
     assert install in str(err.value)
+
+
+def test_io_modules_import_no_tensorflow_and_no_optional_packages():
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "import runtime.sinks, runtime.sources\n"
+        "for pkg in (runtime.sources, runtime.sinks):\n"
+        "    for m in pkgutil.iter_modules(pkg.__path__):\n"
+        "        importlib.import_module(f'{pkg.__name__}.{m.name}')\n"
+        "heavy = {'tensorflow', 'keras', 'train', 'export', 'paho', 'gpiozero', 'picamera2'}\n"
+        "print(sorted(heavy & {name.split('.')[0] for name in sys.modules}))\n")
+    repo = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -29,14 +29,15 @@ class LiveSource(FrameSource):
     def open(self) -> None:
         if self._reader is not None:
             return
-        device = self.make_device()
+        device = None
         try:
+            device = self.make_device()
             device.open()
-        except SourceError:
-            close_quietly(device)
-            raise
         except Exception as exc:
-            close_quietly(device)
+            if device is not None:
+                close_quietly(device)
+            if isinstance(exc, SourceError):
+                raise
             raise SourceError(f"{self.description}: could not open ({type(exc).__name__}: {exc})") from exc
         self._reader = LatestFrameReader(self.make_device, self.policy, self.reconnect,
                                          name=self.description)

@@ -16,7 +16,8 @@ _MAX_CONSECUTIVE_FAILURES = 8
 
 
 class VideoFileSource(FrameSource):
-    """Decodes a video file with OpenCV (FFMPEG). ``index`` is the frame number in the file."""
+    """Decodes a video file with OpenCV (FFMPEG). ``index`` counts decoded frames from 0, which is
+    the frame number in an intact file (FFMPEG silently skips frames it cannot decode)."""
 
     live = False
 
