@@ -32,7 +32,7 @@ from runtime.decision import Decider, Decision
 from runtime.errors import BundleError
 from runtime.fsutil import atomic_write_json
 from runtime.preprocess import prepare_bgr
-from runtime.runner import RunSummary, drive, summarize
+from runtime.runner import RunSummary, Stopper, drive, handle_signals, summarize
 from runtime.settings import CameraConfig
 from runtime.stats import RunStats
 
@@ -151,12 +151,27 @@ def run(bundle: str | Path | Bundle = "bundles/latest", source="0", *,
                       source=None if isinstance(source, str | int) else source, stop=stop, log=log)
 
 
+def open_sinks(config: CameraConfig):
+    """The event log, the snapshot folder and the extra ``--sink`` specs behind one dispatcher."""
+    from runtime.sinks import SinkDispatcher, make_sink
+
+    specs = [f"jsonl:{config.events}"] + ([f"snapshots:{config.snapshots}"] if config.snapshots else [])
+    return SinkDispatcher([make_sink(s) for s in specs + list(config.sinks)], queue_size=config.queue_size)
+
+
+def snapshot_paths(folder: str | None) -> Callable[[dict], str] | None:
+    """Event -> snapshot file path (the snapshot sink writes the same name), or None."""
+    if not folder:
+        return None
+    from runtime.sinks.snapshots import snapshot_name
+
+    return lambda event: str(Path(folder) / snapshot_name(event))
+
+
 def run_config(config: CameraConfig, *, bundle: Bundle | None = None, source=None,
                stop: threading.Event | None = None, log: Callable[[str], None] | None = None,
                profile: str | None = None) -> RunSummary:
     """:func:`run` with settings already resolved (what ``python -m runtime.camera`` calls)."""
-    from runtime.sinks import SinkDispatcher, make_sink
-    from runtime.sinks.snapshots import snapshot_name
     from runtime.sources import open_source
 
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
@@ -164,13 +179,15 @@ def run_config(config: CameraConfig, *, bundle: Bundle | None = None, source=Non
     artifact = choose_artifact(bundle, config)
     decider = bundle.decider(artifact, config.thresholds)
     options = {"providers": config.providers} if config.providers else {}
+    stopper = Stopper()
     with ExitStack() as stack:
-        # Exit order matters: the source stops first, then the sinks drain and flush.
+        # Exit order matters: the source stops first, then the sinks drain and flush, and the
+        # signal handlers (entered first) stay in place until the very end, so a SIGTERM while
+        # loading stops before the first frame and a second one cuts a long drain short.
+        stack.enter_context(handle_signals(stopper))
         engine = stack.enter_context(bundle.open(artifact, backend=config.backend,
                                                  threads=config.threads, **options))
-        specs = [f"jsonl:{config.events}"] + ([f"snapshots:{config.snapshots}"] if config.snapshots else [])
-        dispatcher = SinkDispatcher([make_sink(s) for s in specs + list(config.sinks)],
-                                    queue_size=config.queue_size)
+        dispatcher = open_sinks(config)
         stack.callback(dispatcher.close, config.drain_timeout)
         if source is None:
             source = open_source(config.source, realtime=config.realtime, width=config.width,
@@ -180,13 +197,12 @@ def run_config(config: CameraConfig, *, bundle: Bundle | None = None, source=Non
         config.save(Path(config.events).with_suffix(".config.json"),
                     {"artifact_used": artifact.name, "artifact_sha256": artifact.sha256,
                      "engine": described, "profile": profile, "started": now_iso()})
-        snap_dir = Path(config.snapshots) if config.snapshots else None
         loop = FrameLoop(engine, bundle.contract, decider, KofN(config.k, config.n), dispatcher.emit,
                          RunStats(), context={"source": config.source, "artifact": artifact.name},
-                         snapshot_path=(lambda e: str(snap_dir / snapshot_name(e))) if snap_dir else None)
+                         snapshot_path=snapshot_paths(config.snapshots))
         log(f"[start] {artifact.name} on {described.get('backend')} ({described.get('threads')} threads), "
             f"source {config.source}, k={config.k} of n={config.n}, events -> {config.events}")
-        reason = drive(loop, source, dispatcher, config, stop=stop, log=log)
+        reason = drive(loop, source, dispatcher, config, stopper=stopper, stop=stop, log=log)
     summary = summarize(loop, source, dispatcher, reason, artifact.name, described)
     atomic_write_json(Path(config.events).with_suffix(".summary.json"), summary.to_dict())
     return summary

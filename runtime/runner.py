@@ -67,17 +67,17 @@ def _sink_text(stats: dict) -> str:
 class Stopper:
     """Ends a run from a signal, a timer, the window or another thread; remembers why."""
 
-    def __init__(self, source):
+    def __init__(self, source=None):
         self.event = threading.Event()
         self.reason: str | None = None
-        self._source = source
+        self.source = source  # set once opened: a stop must unblock its read()
 
     def request(self, reason: str) -> None:
         """Ask the loop to stop; unblocks a live source waiting for a frame."""
         if self.reason is None:
             self.reason = reason
         self.event.set()
-        stop = getattr(self._source, "stop", None)
+        stop = getattr(self.source, "stop", None)
         if callable(stop):
             stop()
 
@@ -116,14 +116,16 @@ def _io_counters(source, dispatcher) -> dict:
             "source_corrupt": src.get("corrupt_skipped", 0), "sink_dropped": dropped}
 
 
-def drive(loop, source, dispatcher, config, *, stop: threading.Event | None = None,
-          log: Callable[[str], None]) -> str:
+def drive(loop, source, dispatcher, config, *, stopper: Stopper | None = None,
+          stop: threading.Event | None = None, log: Callable[[str], None]) -> str:
     """Feed ``source`` frames to ``loop`` until a stop condition; return why it stopped.
 
     The caller closes the source and then the sinks (in that order) after this returns; an
     open defect has already been closed here, so its ``defect_end`` is flushed with the rest.
+    ``stopper`` is the caller's when it handles signals over a wider span (see ``run_config``).
     """
-    stopper = Stopper(source)
+    stopper = stopper or Stopper()
+    stopper.source = source
     show = display_available() if config.show is None else config.show
     window = Window() if show else None
     timer = threading.Timer(config.duration, stopper.request, ("duration",)) if config.duration else None
@@ -131,11 +133,10 @@ def drive(loop, source, dispatcher, config, *, stop: threading.Event | None = No
     if stop is not None:  # a caller's stop event must also wake a live source blocked in read()
         threading.Thread(target=_watch, args=(stop, finished, stopper), daemon=True).start()
     try:
-        with handle_signals(stopper):
-            if timer:
-                timer.daemon = True
-                timer.start()
-            _frames(loop, source, dispatcher, config, stopper, window, log)
+        if timer:
+            timer.daemon = True
+            timer.start()
+        _frames(loop, source, dispatcher, config, stopper, window, log)
     finally:
         finished.set()
         if timer:
