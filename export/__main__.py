@@ -1,0 +1,111 @@
+"""``python -m export``: parse flags, then call :func:`export.pipeline.export` (or list formats)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from runtime.errors import EdgeFlagError
+
+_EPILOG = """exit status: 0 bundle written and every artifact passed (or --keep-going with at least one
+passing); 2 nothing written (bad run dir, bad option, unwritable --out...); 3 bundle written but some
+artifact was rejected by the gate or failed to export (named on stderr, numbers in bundle.json).
+Precedence: defaults < --config file (TOML/JSON, same layout as ExportConfig) < flags."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m export", epilog=_EPILOG,
+                                description="Turn a training run into a gated bundle of TFLite/ONNX "
+                                "artifacts.",
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    a = p.add_argument
+    a("--list", action="store_true", help="print the table of export formats and exit")
+    a("--run", help="run folder written by `python -m train` (default: runs/latest)")
+    a("--out", help="bundle folder (default: bundles/<run name>; bundles/latest points at it)")
+    a("--formats", help="comma-separated format names (default: all; see --list)")
+    a("--config", help="TOML or JSON file with ExportConfig settings")
+    a("--calibration-size", type=int, help="int8 calibration images from the train split")
+    a("--calibration-method", choices=("minmax", "entropy", "percentile"), help="onnx-int8 calibration")
+    a("--opset", type=int, help="ONNX opset")
+    a("--max-top1-drop", type=float, help="gate: allowed top-1 drop, percentage points")
+    a("--max-recall-drop", type=float, help="gate: allowed per-class recall drop, percentage points")
+    a("--min-agreement-fp", type=float, help="gate: argmax agreement floor for fp32/fp16, percent")
+    a("--min-agreement-quant", type=float, help="gate: agreement floor for int8/dynamic, percent")
+    a("--target-false-alarm-rate", type=float, help="false-alarm rate the val-chosen thresholds aim for")
+    a("--keep-going", action="store_true", default=None,
+      help="exit 0 when some artifacts are rejected, as long as one passed (they stay marked in bundle.json)")
+    a("--threads", type=int, help="threads per backend during evaluation (default: all cores)")
+    a("--seed", type=int, help="calibration sampling seed")
+    a("--option", action="append", default=[], metavar="FORMAT.KEY=VALUE",
+      help="per-format option, e.g. onnx-int8.calibration_method=entropy (repeatable)")
+    a("-v", "--verbose", action="store_true", help="debug logging (converter tracebacks)")
+    return p
+
+
+def _value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _options(pairs: list[str]) -> dict:
+    from export.errors import OptionError
+
+    out: dict[str, dict] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        fmt, dot, name = key.partition(".")
+        if not (sep and dot and fmt and name):
+            raise OptionError(f"--option {pair!r}: expected FORMAT.KEY=VALUE, "
+                              "e.g. onnx-int8.calibration_size=64")
+        out.setdefault(fmt, {})[name] = _value(value)
+    return out
+
+
+def cli_values(args: argparse.Namespace) -> dict:
+    """Flags the user gave, in ExportConfig's nested layout."""
+    groups = {"int8": ("calibration_size", "calibration_method"),
+              "gate": ("max_top1_drop", "max_recall_drop", "min_agreement_fp", "min_agreement_quant")}
+    nested = {k for keys in groups.values() for k in keys}
+    values: dict = {k: v for k, v in vars(args).items()
+                    if v is not None and k not in nested | {"list", "config", "option", "verbose"}}
+    for group, keys in groups.items():
+        sub = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+        if sub:
+            values[group] = sub
+    if args.option:
+        values["options"] = _options(args.option)
+    return values
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point; returns the exit status."""
+    args = _parser().parse_args(argv)
+    # Our logger at INFO; converters' own chatter (tf2onnx, absl) only from WARNING up.
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    logging.getLogger("export").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        from export.registry import format_table
+
+        if args.list:
+            print(format_table())
+            return 0
+        from export.config import config_from_dict, load_config_file
+        from export.pipeline import export
+
+        base = config_from_dict(load_config_file(args.config)) if args.config else None
+        out = export(config_from_dict(cli_values(args), base))
+    except EdgeFlagError as exc:
+        print(f"export: error: {exc}", file=sys.stderr)
+        return getattr(exc, "exit_code", 2)
+    print(f"bundle written: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Export settings: every default defined once, here.
+
+Precedence: these defaults < a config file (JSON or TOML, same nesting as :class:`ExportConfig`)
+< command-line flags. The resolved config is saved in the bundle as ``export_config.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from export.errors import OptionError, did_you_mean
+from export.presets import Float16Preset, Int8Preset
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """Accuracy gate limits, in percentage points / percent against the Keras reference.
+
+    Quantized artifacts (``int8``, ``dynamic``) get the looser agreement floor: a few borderline
+    images flipping is the expected price of 8-bit numerics, a wrong graph is not.
+    """
+
+    max_top1_drop: float = 1.0
+    max_recall_drop: float = 1.0
+    min_agreement_fp: float = 99.5
+    min_agreement_quant: float = 98.0
+
+    def min_agreement(self, precision: str) -> float:
+        """Agreement floor (percent) for an artifact precision."""
+        return self.min_agreement_quant if precision in ("int8", "dynamic") else self.min_agreement_fp
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Everything ``export`` needs. ``formats=None`` means every registered format.
+
+    ``options`` holds per-format overrides, e.g. ``{"onnx-int8": {"calibration_method": "entropy"}}``;
+    a format refuses options it does not accept (see ``python -m export --list``).
+    """
+
+    run: str = "runs/latest"
+    out: str | None = None  # default: bundles/<run name>
+    formats: tuple[str, ...] | None = None
+    int8: Int8Preset = field(default_factory=Int8Preset)
+    fp16: Float16Preset = field(default_factory=Float16Preset)
+    opset: int = 17
+    gate: GatePolicy = field(default_factory=GatePolicy)
+    target_false_alarm_rate: float = 0.01
+    keep_going: bool = False
+    threads: int | None = None  # evaluation threads per backend; None = all cores
+    seed: int = 0  # calibration image sampling
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """JSON-ready resolved config."""
+        d = asdict(self)
+        d["formats"] = list(self.formats) if self.formats is not None else None
+        return d
+
+
+_NESTED = {"int8": Int8Preset, "fp16": Float16Preset, "gate": GatePolicy}
+
+
+def _check_keys(given: dict, allowed: list[str], where: str) -> None:
+    for key in given:
+        if key not in allowed:
+            raise OptionError(f"{where}: unknown setting {key!r}.{did_you_mean(key, allowed)} "
+                              f"Known settings: {', '.join(allowed)}")
+
+
+def config_from_dict(values: dict, base: ExportConfig | None = None) -> ExportConfig:
+    """Apply a nested dict (config-file layout) on top of ``base`` (default: the defaults)."""
+    base = base or ExportConfig()
+    _check_keys(values, [f.name for f in fields(ExportConfig)], "export config")
+    kw: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in _NESTED:
+            if not isinstance(value, dict):
+                raise OptionError(f"export config: {key!r} must be a table/object, got {value!r}")
+            cls = _NESTED[key]
+            _check_keys(value, [f.name for f in fields(cls)], f"export config [{key}]")
+            try:
+                kw[key] = replace(getattr(base, key), **value)
+            except ValueError as exc:
+                raise OptionError(f"export config [{key}]: {exc}") from exc
+        elif key == "formats" and value is not None:
+            kw[key] = tuple(value.split(",") if isinstance(value, str) else value)
+        elif key == "options":
+            merged = {k: dict(v) for k, v in base.options.items()}
+            for fmt, opts in value.items():
+                merged.setdefault(fmt, {}).update(opts)
+            kw[key] = merged
+        else:
+            kw[key] = value
+    return replace(base, **kw)
+
+
+def load_config_file(path: str | Path) -> dict:
+    """Read a JSON or TOML config file into a nested dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise OptionError(f"config file {path} not found; pass an existing .toml or .json file")
+    text = path.read_text()
+    try:
+        return tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise OptionError(f"config file {path}: cannot parse ({exc}); expected TOML or JSON") from exc

@@ -1,0 +1,117 @@
+"""Shared state of one export: the run, scratch space and lazily built, cached inputs.
+
+Formats share expensive things (the Keras model, calibration pixels, the fp32 ONNX graph that the
+int8 and fp16 ONNX variants start from) through this object instead of recomputing them.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from export.config import ExportConfig
+from export.dataset import calibration_items, load_pixels
+from export.errors import ExportError
+from export.metadata import build_metadata, embed_metadata, read_metadata
+from export.run_dir import RunInfo
+
+log = logging.getLogger("export")
+
+
+class VerificationError(ExportError):
+    """A converted artifact does not load, or does not have the expected interface."""
+
+
+class ExportContext:
+    """Run + config + a scratch folder; caches calibration images, the Keras model and fp32 ONNX."""
+
+    def __init__(self, run: RunInfo, config: ExportConfig, workdir: Path):
+        self.run = run
+        self.config = config
+        self.workdir = workdir
+        self._calibration: dict[int, np.ndarray] = {}
+        self._keras_model = None
+        self._onnx: dict[int, Path] = {}
+        self._worker = None
+
+    def __enter__(self) -> ExportContext:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the converter worker process, if one was started."""
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+
+    def worker(self):
+        """The converter worker process (started on first use, restarted after a crash)."""
+        if self._worker is None:
+            from export.worker import ConverterWorker
+
+            self._worker = ConverterWorker(self.workdir / "converter.log")
+        return self._worker
+
+    def calibration_images(self, size: int) -> np.ndarray:
+        """``(N,H,W,3) uint8`` calibration images from the train split (stratified, seeded)."""
+        if size not in self._calibration:
+            items = calibration_items(self.run.nonempty_split("train"), size, self.config.seed)
+            self._calibration[size] = load_pixels(self.run, items)[0]
+            log.info("calibration: %d train images", len(items))
+        return self._calibration[size]
+
+    def calibration_file(self, size: int) -> Path:
+        """The calibration images saved as ``.npy`` for the converter worker."""
+        path = self.workdir / f"calibration_{size}.npy"
+        if not path.exists():
+            np.save(path, self.calibration_images(size))
+        return path
+
+    def keras_model(self):
+        """The run's Keras model (the reference), loaded once."""
+        if self._keras_model is None:
+            import keras
+
+            self._keras_model = keras.models.load_model(self.run.file("keras_model"), compile=False)
+        return self._keras_model
+
+    def onnx_fp32(self, opset: int) -> Path:
+        """Path of the fp32 ONNX graph (converted once per opset, then reused)."""
+        if opset not in self._onnx:
+            from export.onnx_convert import keras_to_onnx
+
+            path = self.workdir / f"fp32_opset{opset}.onnx"
+            keras_to_onnx(self.keras_model(), path, self.run.contract, opset)
+            self._onnx[opset] = path
+        return self._onnx[opset]
+
+    def metadata_for(self, spec) -> dict:
+        """The metadata document embedded in ``spec``'s artifact."""
+        m = self.run.manifest
+        return build_metadata(artifact=spec.name, fmt=spec.fmt, precision=spec.precision,
+                              labels=self.run.labels, ok_label=self.run.ok_label,
+                              contract=self.run.contract.to_dict(), run=self.run.name,
+                              config_hash=m.get("config_hash"))
+
+    def finish_artifact(self, spec, path: Path) -> None:
+        """Embed metadata, then prove the file loads on its runtime backend with the right interface."""
+        meta = self.metadata_for(spec)
+        embed_metadata(path, meta)
+        if read_metadata(path) != meta:
+            raise VerificationError(f"{path.name}: metadata did not read back identically")
+        from runtime.backends import open_backend
+
+        c = self.run.contract
+        with open_backend(path, backend=spec.backends[0], threads=self.config.threads) as backend:
+            if tuple(backend.input_shape) != (c.height, c.width):
+                raise VerificationError(f"{path.name}: input {backend.input_shape}, contract says "
+                                        f"{(c.height, c.width)}")
+            probs = backend.run_one(np.zeros((c.height, c.width, 3), np.uint8))
+        finite = bool(np.all(np.isfinite(probs)))
+        if probs.shape != (len(self.run.labels),) or not finite:
+            raise VerificationError(f"{path.name}: output {probs.shape} (finite={finite}), "
+                                    f"expected {len(self.run.labels)} finite class probabilities")

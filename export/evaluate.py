@@ -1,0 +1,89 @@
+"""Run the reference and every artifact on the run's held-out images, through runtime code."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from export.config import ExportConfig, GatePolicy
+from export.dataset import load_pixels
+from export.gate import classification_summary, gate_metrics, verdict
+from export.run_dir import RunInfo
+from runtime.decision import Decider, choose_thresholds
+
+log = logging.getLogger("export")
+
+
+@dataclass(frozen=True)
+class EvalData:
+    """Test pixels (the gate) and validation pixels (threshold choice), uint8 as on the device."""
+
+    x_test: np.ndarray
+    y_test: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+
+
+def load_eval_data(run: RunInfo) -> EvalData:
+    """Decode the test and val splits with the device's decode + preprocessing."""
+    x_test, y_test = load_pixels(run, run.nonempty_split("test"))
+    x_val, y_val = load_pixels(run, run.nonempty_split("val"))
+    log.info("gate data: %d test, %d val images", len(y_test), len(y_val))
+    return EvalData(x_test, y_test, x_val, y_val)
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Probabilities of one model on the test and val images."""
+
+    test: np.ndarray
+    val: np.ndarray
+
+
+def keras_predictions(model, data: EvalData) -> Predictions:
+    """The reference: the Keras model on the same uint8 pixels, as float32."""
+    def predict(x: np.ndarray) -> np.ndarray:
+        return np.asarray(model.predict(x.astype(np.float32), batch_size=32, verbose=0), dtype=np.float32)
+
+    return Predictions(predict(data.x_test), predict(data.x_val))
+
+
+def artifact_predictions(path: Path, backend: str, data: EvalData, threads: int | None) -> Predictions:
+    """An artifact's probabilities through ``runtime.backends`` (the code the device runs)."""
+    from runtime.backends import open_backend
+
+    with open_backend(path, backend=backend, threads=threads) as engine:
+        return Predictions(engine.run(data.x_test), engine.run(data.x_val))
+
+
+def decision_summary(preds: Predictions, data: EvalData, run: RunInfo, target_far: float) -> dict:
+    """Thresholds chosen on val for ``target_far``, and what they achieve on test."""
+    thresholds, details = choose_thresholds(preds.val, data.y_val, run.labels, run.ok_label, target_far)
+    flagged = Decider(run.labels, run.ok_label, thresholds).flags(preds.test)
+    ok = run.labels.index(run.ok_label)
+    defect, good = data.y_test != ok, data.y_test == ok
+    return {"thresholds": thresholds, "threshold_selection": {"split": "val", **details},
+            "defect_recall_at_threshold": float(flagged[defect].mean()) if defect.any() else None,
+            "false_alarm_rate_at_threshold": float(flagged[good].mean()) if good.any() else None}
+
+
+def reference_entry(ref: Predictions, data: EvalData, run: RunInfo, config: ExportConfig) -> dict:
+    """The ``reference`` section of bundle.json."""
+    summary = classification_summary(ref.test, data.y_test, run.labels)
+    return {"model": run.manifest["files"]["keras_model"], "engine": "keras", "split": "test",
+            "n_test": int(len(data.y_test)), "n_val": int(len(data.y_val)), **summary,
+            **decision_summary(ref, data, run, config.target_false_alarm_rate)}
+
+
+def gate_entry(preds: Predictions, ref: Predictions, reference: dict, data: EvalData, run: RunInfo,
+               precision: str, policy: GatePolicy, target_far: float) -> dict:
+    """One artifact's ``gate`` + threshold fields for bundle.json."""
+    metrics = gate_metrics(preds.test, ref.test, data.y_test, run.labels)
+    decision = decision_summary(preds, data, run, target_far)
+    metrics["defect_recall_at_threshold"] = decision.pop("defect_recall_at_threshold")
+    metrics["false_alarm_rate_at_threshold"] = decision.pop("false_alarm_rate_at_threshold")
+    status, reasons = verdict(metrics, reference, precision, policy)
+    return {"gate": {"status": status, "reasons": reasons, "metrics": metrics}, **decision}

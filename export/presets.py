@@ -1,0 +1,93 @@
+"""Quantization presets: named, documented settings instead of loose flags.
+
+A format's precision picks its preset (``int8`` -> :class:`Int8Preset`...); per-format options
+(``ExportConfig.options``) may override single fields. Presets mirror MediaPipe Model Maker's
+``QuantizationConfig.for_int8/for_float16/for_dynamic``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+
+
+@dataclass(frozen=True)
+class Float32Preset:
+    """No quantization: the reference numerics in a deployable file."""
+
+    precision = "fp32"
+
+
+@dataclass(frozen=True)
+class Float16Preset:
+    """Weights (and, for ONNX, compute) in float16; inputs/outputs stay float32.
+
+    ``keep_io_types`` keeps the float32 interface so the same uint8->float feeding code works;
+    fp16 only pays off on GPUs (on x86 CPUs ONNX Runtime upcasts and gets slower).
+    """
+
+    keep_io_types: bool = True
+    precision = "fp16"
+
+
+@dataclass(frozen=True)
+class DynamicPreset:
+    """Dynamic-range quantization: int8 weights, float activations, no calibration data."""
+
+    precision = "dynamic"
+
+
+@dataclass(frozen=True)
+class Int8Preset:
+    """Full-integer post-training quantization, calibrated on real training images.
+
+    ``calibration_size`` images are drawn from the run's train split, stratified by class and
+    decoded exactly as the device decodes them. ``calibration_method`` applies to ONNX Runtime
+    (TFLite's converter always calibrates with min/max). Weights are quantized per channel.
+
+    ``reduce_range`` (ONNX only) quantizes weights to 7 bits. On x86 CPUs without VNNI (AVX2
+    only) ONNX Runtime's int8 kernels use VPMADDUBSW, whose 16-bit intermediate sums saturate
+    with full 8-bit weights: measured here, a MobileNetV2 whose QDQ graph agrees 97% with fp32
+    when run unfused dropped to 83% once ORT fused it into int8 kernels; with 7-bit weights fused
+    and unfused agree. ARM and VNNI CPUs do not saturate; set it False for them if you must.
+    """
+
+    calibration_size: int = 200
+    calibration_method: str = "minmax"
+    per_channel: bool = True
+    reduce_range: bool = True
+
+    precision = "int8"
+
+    def __post_init__(self) -> None:
+        if self.calibration_method not in CALIBRATION_METHODS:
+            raise ValueError(f"calibration_method must be one of {CALIBRATION_METHODS}, "
+                             f"got {self.calibration_method!r}")
+        if int(self.calibration_size) < 1:
+            raise ValueError(f"calibration_size must be >= 1, got {self.calibration_size}")
+
+
+def for_float32() -> Float32Preset:
+    """The fp32 preset."""
+    return Float32Preset()
+
+
+def for_float16(**overrides) -> Float16Preset:
+    """The fp16 preset, with optional field overrides."""
+    return Float16Preset(**overrides)
+
+
+def for_dynamic() -> DynamicPreset:
+    """The dynamic-range preset."""
+    return DynamicPreset()
+
+
+def for_int8(**overrides) -> Int8Preset:
+    """The full-integer preset, with optional field overrides (``calibration_size=64``...)."""
+    return Int8Preset(**overrides)
+
+
+def preset_fields(preset: object) -> dict:
+    """The preset's settable fields and their values."""
+    return {f.name: getattr(preset, f.name) for f in fields(preset)}
