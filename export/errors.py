@@ -31,7 +31,8 @@ class GateRejectedError(ExportError):
     def __init__(self, bundle: str, problems: list[str]):
         lines = "\n  ".join(problems)
         super().__init__(f"bundle written to {bundle}, but:\n  {lines}\n"
-                         "Rejected artifacts stay in bundle.json with status 'rejected' and their numbers. "
+                         "Rejected artifacts stay in bundle.json with status 'rejected' and their numbers; "
+                         "failed exports are listed under 'failed_exports'. "
                          "Fix: retrain or recalibrate (e.g. a larger --calibration-size), relax the gate "
                          "(--max-top1-drop, --max-recall-drop, --min-agreement-*), or pass --keep-going "
                          "to accept the bundle with the rejected artifacts marked.")

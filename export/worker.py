@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -49,7 +50,8 @@ class ConverterWorker:
         except BrokenProcessPool as exc:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
-            raise ConverterCrash(f"converter process crashed ({self._tail(start) or 'no message'})") from exc
+            raise ConverterCrash(f"the converter process died instead of raising; its last output: "
+                                 f"{self._tail(start) or '(none)'}") from exc
 
     def _tail(self, start: int) -> str:
         """The last error-looking lines the worker printed for the current job."""
@@ -59,8 +61,9 @@ class ConverterWorker:
                 lines = f.read().decode("utf-8", "replace").splitlines()
         except OSError:
             return ""
-        errors = [ln.strip() for ln in lines if "error" in ln.lower() or "fatal" in ln.lower()]
-        return "; ".join((errors or lines)[-3:])[:600]
+        errors = [re.sub(r"^.*?error:\s*", "", ln).strip() for ln in lines
+                  if "error" in ln.lower() or "fatal" in ln.lower()]
+        return "; ".join((errors or [ln.strip() for ln in lines if ln.strip()])[-3:])[:600]
 
     def close(self) -> None:
         """Stop the worker (idempotent)."""

@@ -1,0 +1,118 @@
+"""A format that fails (even by crashing its converter process) is recorded; the others still run.
+
+Also: a crash in the middle of an export never leaves a half-written bundle that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from export import registry
+from export.__main__ import main
+from export.bundle_writer import publish, staging_dir
+from export.config import ExportConfig
+from export.errors import ExportError
+from export.pipeline import export
+from export.presets import for_int8
+from export.registry import register_format
+from tests.fixtures.export_fixtures import write_fake_run
+
+
+@pytest.fixture(scope="module")
+def crashing_run(tmp_path_factory) -> Path:
+    """A real run whose int8 TFLite conversion segfaults the converter.
+
+    Softplus straight on raw 0..255 convolution outputs makes TF 2.21's quantizer print
+    "scale out of expressed type range" and die with SIGSEGV instead of raising (deterministic
+    with this seed); fp32 conversion of the same model is fine.
+    """
+    import keras
+
+    run = write_fake_run(tmp_path_factory.mktemp("crashing"))
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Activation("softplus")(keras.layers.Conv2D(4, 3)(inputs))
+    outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, outputs)
+    shutil.rmtree(run / "saved_model")
+    model.save(run / "model.keras")
+    model.export(str(run / "saved_model"), verbose=False)
+    return run
+
+
+def test_converter_crash_fails_one_format_and_the_others_still_run(crashing_run, tmp_path, capsys):
+    out = tmp_path / "bundle"
+    rc = main(["--run", str(crashing_run), "--out", str(out), "--formats", "tflite-int8,tflite-fp32",
+               "--calibration-size", "6"])
+    err = capsys.readouterr().err
+    assert rc == 3
+    assert "tflite-int8 failed to export" in err and "converter process died" in err
+    doc = json.loads((out / "bundle.json").read_text())
+    assert [f["name"] for f in doc["failed_exports"]] == ["tflite-int8"]
+    assert "scale out of expressed type range" in doc["failed_exports"][0]["error"]  # the cause, named
+    assert [a["name"] for a in doc["artifacts"]] == ["tflite-fp32"]
+    assert doc["artifacts"][0]["gate"]["status"] == "passed"
+    assert not (out / "model_int8.tflite").exists()
+    assert "export failed" in (out / "report.md").read_text()
+
+
+def test_keep_going_accepts_the_bundle_when_something_passed(crashing_run, tmp_path):
+    config = ExportConfig(run=str(crashing_run), out=str(tmp_path / "b"), keep_going=True,
+                          formats=("tflite-int8", "tflite-fp32"), int8=for_int8(calibration_size=6))
+    assert export(config) == (tmp_path / "b").absolute()  # no exception: tflite-fp32 passed
+
+
+@pytest.fixture
+def temp_format():
+    added = []
+
+    def add(name: str, fn, precision: str):
+        register_format(name, "tflite", precision)(fn)
+        added.append(name)
+
+    yield add
+    for name in added:
+        registry._FORMATS.pop(name, None)
+
+
+def test_crash_midway_leaves_the_previous_bundle_untouched(fake_run, tmp_path, temp_format):
+    out = tmp_path / "bundles" / "line3"
+    out.mkdir(parents=True)
+    (out / "bundle.json").write_text('{"previous": true}')
+    (out / "model_int8.tflite").write_bytes(b"previous model")
+
+    def dies_halfway(job):
+        job.dest.write_bytes(b"half a model")
+        raise KeyboardInterrupt  # not an Exception: nothing may catch and continue
+
+    temp_format("test-dies", dies_halfway, "dies")
+    with pytest.raises(KeyboardInterrupt):
+        export(ExportConfig(run=str(fake_run), out=str(out), formats=("test-dies",)))
+    assert json.loads((out / "bundle.json").read_text()) == {"previous": True}
+    assert (out / "model_int8.tflite").read_bytes() == b"previous model"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["line3"]  # no staging folder left
+
+
+def test_publish_swaps_in_the_new_bundle_and_deletes_the_old(tmp_path):
+    out = tmp_path / "b"
+    out.mkdir()
+    (out / "bundle.json").write_text("old")
+    (out / "stale.onnx").write_text("old artifact")
+    with staging_dir(out) as staging:
+        (staging / "bundle.json").write_text("new")
+        publish(staging, out)
+    assert (out / "bundle.json").read_text() == "new" and not (out / "stale.onnx").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+
+
+def test_publish_refuses_a_staging_folder_without_bundle_json(tmp_path):
+    out = tmp_path / "b"
+    with pytest.raises(ExportError, match="incomplete bundle"), staging_dir(out) as staging:
+        (staging / "model_fp32.tflite").write_text("x")
+        publish(staging, out)
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
