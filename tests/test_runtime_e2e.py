@@ -96,7 +96,7 @@ def test_restart_appends_to_the_log_instead_of_overwriting(tiny_bundle, tiny_run
 
 def test_sigterm_closes_the_open_defect_and_flushes_the_log(tiny_bundle, tiny_run, parts, tmp_path):
     video = tmp_path / "long.mp4"
-    belt(tiny_run, parts, "od", video, frames_per_part=150, fps=25)  # 12 s when paced
+    belt(tiny_run, parts, "d", video, frames_per_part=250, fps=25)  # 10 s when paced
     events, err = tmp_path / "events.jsonl", tmp_path / "stderr.txt"
     proc = start_camera("--bundle", str(tiny_bundle), "--source", str(video), "--realtime", "--headless",
                         "--events", str(events), "--snapshots", str(tmp_path / "s"), stderr_path=err)

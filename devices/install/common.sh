@@ -42,6 +42,8 @@ install_service() {  # $1: device profile name; SKIP_SERVICE=1 only installs the
   for group in video gpio render; do  # cameras, GPIO reject output, Jetson GPU
     if getent group "$group" >/dev/null; then $SUDO usermod -aG "$group" "$SERVICE_USER"; fi
   done
+  # ONNX Runtime's TensorRT provider writes its engine cache next to the artifact.
+  $SUDO install -d -o "$SERVICE_USER" "$PREFIX/bundle/trt_cache"
   $SUDO install -m 644 "$REPO/devices/systemd/edgeflag-camera.service" /etc/systemd/system/
   if [ ! -f /etc/default/edgeflag-camera ]; then
     printf 'EDGEFLAG_PROFILE=%s\n# extra flags, e.g. --source /dev/video2 --sink webhook:http://plc:8080/reject\nEDGEFLAG_ARGS=\n' \
