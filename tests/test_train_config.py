@@ -1,0 +1,65 @@
+"""train.config and the CLI: defaults < config file < flags; bad values are clear errors."""
+
+import json
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from train.__main__ import build_parser
+from train.config import TrainConfig, load_config_file, resolve
+from train.errors import TrainError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_precedence_defaults_file_flags(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('[train]\nalpha = 0.35\nimage-size = 96\nepochs_head = 3\n')
+    c = resolve({"image_size": 64, "backbone": None}, f)
+    assert (c.alpha, c.image_size, c.epochs_head, c.backbone) == (0.35, 64, 3, TrainConfig.backbone)
+
+
+def test_json_config_and_unknown_key_hint(tmp_path):
+    f = tmp_path / "c.json"
+    f.write_text(json.dumps({"batch_size": 8}))
+    assert load_config_file(f) == {"batch_size": 8}
+    f.write_text(json.dumps({"batch_sise": 8}))
+    with pytest.raises(TrainError, match="did you mean batch_size"):
+        load_config_file(f)
+
+
+@pytest.mark.parametrize("values, match", [({"backbone": "resnet50"}, "backbone must be one of"),
+                                           ({"image_size": 16}, "image_size must be >= 32"),
+                                           ({"epochs_head": "ten"}, "should be of type int"),
+                                           ({"val_fraction": 0.5, "test_fraction": 0.5}, "sum < 0.9")])
+def test_invalid_values(values, match):
+    with pytest.raises(TrainError, match=match):
+        resolve(values)
+
+
+def test_every_field_has_a_flag():
+    help_text = build_parser().format_help()
+    for f in fields(TrainConfig):
+        assert "--" + f.name.replace("_", "-") in help_text
+    assert "multi-worker" in help_text and "TF_CONFIG" in help_text
+
+
+def test_config_hash_ignores_where_outputs_go():
+    a, b = TrainConfig(data="d", name="x", out="o1"), TrainConfig(data="d", name="y", out="o2")
+    assert a.hash() == b.hash() != TrainConfig(data="d", seed=1).hash()
+
+
+def test_demo_config_file_is_valid():
+    c = resolve({"data": "data/synthetic"}, REPO / "train" / "configs" / "demo.toml")
+    assert c.weights == "none"  # the demo runs offline on a fresh machine
+
+
+@pytest.mark.parametrize("args, match", [(["--data", "/nonexistent/photos"], "dataset folder not found"),
+                                         ([], "no dataset"),
+                                         (["--data", ".", "--weights", "/no/such.h5"], "weights file not found")])
+def test_cli_errors_exit_2_without_traceback(args, match):
+    r = subprocess.run([sys.executable, "-m", "train", *args], cwd=REPO, capture_output=True, text=True)
+    assert r.returncode == 2 and match in r.stderr and "Traceback" not in r.stderr

@@ -1,0 +1,44 @@
+"""Classification metrics from probabilities (numpy only): accuracy, per-class P/R/F1, confusion matrix."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def classification_metrics(probs: np.ndarray, y: np.ndarray, labels: list[str]) -> dict:
+    """Accuracy, per-class ``{precision, recall, f1, support}``, ``confusion_matrix``, ``labels``, ``n``.
+
+    Confusion matrix rows are true classes, columns predicted classes, both in label index order.
+    """
+    pred = probs.argmax(1)
+    k = len(labels)
+    cm = np.zeros((k, k), dtype=np.int64)
+    np.add.at(cm, (y, pred), 1)
+    per_class = {}
+    for i, lab in enumerate(labels):
+        tp, support, predicted = cm[i, i], cm[i].sum(), cm[:, i].sum()
+        p = tp / predicted if predicted else 0.0
+        r = tp / support if support else 0.0
+        f1 = 2 * p * r / (p + r) if p + r else 0.0
+        per_class[lab] = {"precision": round(float(p), 6), "recall": round(float(r), 6),
+                          "f1": round(float(f1), 6), "support": int(support)}
+    acc = float(np.trace(cm) / cm.sum()) if cm.sum() else 0.0
+    return {"accuracy": round(acc, 6), "n": int(cm.sum()), "per_class": per_class,
+            "confusion_matrix": cm.tolist(), "labels": list(labels)}
+
+
+def defect_recall(metrics: dict, ok_label: str) -> float:
+    """Share of defective parts (any non-ok class) predicted as some defect class."""
+    labels, cm = metrics["labels"], np.array(metrics["confusion_matrix"])
+    ok = labels.index(ok_label)
+    defect_rows = [i for i in range(len(labels)) if i != ok]
+    total = cm[defect_rows].sum()
+    return float((total - cm[defect_rows, ok].sum()) / total) if total else 0.0
+
+
+def predict(model, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """Probabilities of the Keras model on uint8 images (cast to float32 0..255)."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices(x).batch(batch_size).map(lambda a: tf.cast(a, tf.float32))
+    return model.predict(ds, verbose=0)

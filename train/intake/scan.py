@@ -1,0 +1,109 @@
+"""Find the classes and image files of a class-per-folder dataset, and the good ("ok") class.
+
+Layout: ``DATA/<class>/**/<image>``; class names are the sub-folder names, sorted (that order is
+the label index order everywhere). Hidden files and folders (``.DS_Store``, ``.git``) are
+ignored; every other file that is not an image is listed as skipped, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runtime.image_io import IMAGE_SUFFIXES, is_image_path
+from train.errors import DataError
+
+# The rule for the good class: a folder name whose words (split on anything not a letter or digit)
+# include one of these and none of the negations; or, separators removed, one of OK_NAMES.
+OK_TOKENS = frozenset({"ok", "good", "pass", "passed", "normal", "nominal", "accept", "accepted", "clean"})
+NEGATIONS = frozenset({"not", "no", "non", "bad", "ng"})
+OK_NAMES = frozenset({"nodefect", "nodefects", "nondefective", "defectfree", "nonfaulty"})
+
+_LAYOUT_HELP = ("expected one sub-folder per class, e.g. DATA/ok/*.jpg and DATA/defect/*.jpg "
+                "(make one with: python -m train.synth --out data/synthetic)")
+
+
+@dataclass
+class Scan:
+    """What a dataset folder holds: class labels (sorted), candidate image files, skipped files."""
+
+    root: Path
+    labels: list[str]
+    files: list[tuple[str, str]]  # (posix path relative to root, label)
+    skipped: list[dict] = field(default_factory=list)  # {"path", "reason"}
+    ignored: list[dict] = field(default_factory=list)  # folders/files outside the class tree
+
+
+def _visible(p: Path, root: Path) -> bool:
+    return not any(part.startswith(".") for part in p.relative_to(root).parts)
+
+
+def scan_folder(root: str | Path) -> Scan:
+    """List the classes and files of ``root``; raise :class:`DataError` on an unusable layout."""
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise DataError(f"dataset folder not found: {root}; {_LAYOUT_HELP}; check the --data path")
+    if not root.is_dir():
+        raise DataError(f"dataset path is not a folder: {root}; {_LAYOUT_HELP}")
+    root = root.resolve()
+    loose = sorted(p.name for p in root.iterdir() if p.is_file() and is_image_path(p) and _visible(p, root))
+    if loose:
+        raise DataError(
+            f"{len(loose)} images lie directly in {root} (e.g. {loose[:3]}), not in class folders; "
+            f"{_LAYOUT_HELP}; move each image into the folder of its class")
+    scan = Scan(root=root, labels=[], files=[])
+    for sub in sorted(p for p in root.iterdir() if _visible(p, root)):
+        if not sub.is_dir():
+            scan.ignored.append({"path": sub.name, "reason": "file in the dataset root (not a class folder)"})
+            continue
+        _scan_class(root, sub, scan)
+    if len(scan.labels) < 2:
+        found = scan.labels or "none"
+        raise DataError(f"need at least 2 class folders with images in {root}, found {found}; {_LAYOUT_HELP}")
+    return scan
+
+
+def _scan_class(root: Path, folder: Path, scan: Scan) -> None:
+    files, skipped = [], []
+    for p in sorted(folder.rglob("*")):
+        if not p.is_file() or not _visible(p, root):
+            continue
+        rel = p.relative_to(root).as_posix()
+        if is_image_path(p):
+            files.append((rel, folder.name))
+        else:
+            skipped.append({"path": rel, "reason": f"not an image file (suffix {p.suffix or 'none'!r}; "
+                                                   f"expected one of {sorted(IMAGE_SUFFIXES)})"})
+    scan.skipped.extend(skipped)
+    if files:
+        scan.labels.append(folder.name)
+        scan.files.extend(files)
+    else:
+        scan.ignored.append({"path": folder.name, "reason": "folder without image files (not a class)"})
+
+
+def is_ok_name(label: str) -> bool:
+    """The documented rule that recognises the good class by its folder name."""
+    words = {w for w in re.split(r"[^a-z0-9]+", label.lower()) if w}
+    if re.sub(r"[^a-z0-9]", "", label.lower()) in OK_NAMES:
+        return True
+    return bool(words & OK_TOKENS) and not words & NEGATIONS
+
+
+def detect_ok_label(labels: list[str], requested: str | None = None) -> str:
+    """Return the good class: ``requested`` when given (must exist), else the one matching the rule."""
+    if requested is not None:
+        if requested in labels:
+            return requested
+        close = difflib.get_close_matches(requested, labels, 1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise DataError(f"--ok-label {requested!r} is not one of the classes {labels}{hint}")
+    matches = [lab for lab in labels if is_ok_name(lab)]
+    if len(matches) == 1:
+        return matches[0]
+    what = "no class" if not matches else f"several classes {matches}"
+    raise DataError(
+        f"cannot tell which class holds the good parts: {what} of {labels} is named like "
+        f"ok/good/pass/normal; name that folder so or pass --ok-label <class>")

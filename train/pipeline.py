@@ -1,0 +1,128 @@
+"""``train(config) -> run directory``: intake, model, the two training stages, evaluation, outputs."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from runtime.contract import InputContract
+from runtime.fsutil import atomic_write_json, atomic_write_text
+from train.config import TrainConfig
+from train.evaluate import classification_metrics, defect_recall, predict
+from train.intake import Dataset, prepare_dataset
+from train.rundir import FILES, run_name, write_manifest
+from train.weights import WeightsChoice, resolve_weights
+
+
+def _configure_tensorflow(config: TrainConfig) -> None:
+    import keras
+    import tensorflow as tf
+
+    if config.threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(config.threads)
+            tf.config.threading.set_inter_op_parallelism_threads(min(2, config.threads))
+        except RuntimeError:  # TensorFlow was already initialised in this process: keep its pools
+            print("note: TensorFlow already running, --threads ignored in this process", file=sys.stderr)
+    keras.utils.set_random_seed(config.seed)  # Python, NumPy and TensorFlow seeds
+
+
+def _prepare_run_dir(config: TrainConfig) -> Path:
+    from train.strategy import is_chief
+
+    if not is_chief():  # non-chief workers of a cluster train but must not write the shared run folder
+        return Path(tempfile.mkdtemp(prefix="edgeflag-worker-"))
+    run_dir = Path(config.out) / run_name(config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "run.json").unlink(missing_ok=True)  # a re-run is incomplete until its manifest is rewritten
+    return run_dir
+
+
+def _fit(config: TrainConfig, ds: Dataset, weights: WeightsChoice):
+    from train.model import build_classifier
+    from train.stages import finetune, train_head, train_scratch
+    from train.strategy import get_strategy
+
+    strategy = get_strategy(config.strategy)
+    with strategy.scope():
+        clf = build_classifier(config, len(ds.labels), weights)
+    data = (ds.subset("train"), ds.subset("val"))
+    history = []
+    if not weights.pretrained:
+        history.append(train_scratch(clf, data, config, ds.class_weight, strategy))
+    else:
+        if config.epochs_head:
+            history.append(train_head(clf, data, config, ds.class_weight, strategy))
+        if config.epochs_finetune:
+            history.append(finetune(clf, data, config, ds.class_weight, strategy))
+    return clf, history
+
+
+def _evaluate(clf, ds: Dataset, config: TrainConfig) -> dict:
+    metrics = {"ok_label": ds.ok_label}
+    for split in ("test", "val"):
+        x, y = ds.subset(split)
+        m = classification_metrics(predict(clf.model, x, config.batch_size), y, ds.labels)
+        m["defect_recall"] = round(defect_recall(m, ds.ok_label), 6)
+        metrics[split] = m
+    return metrics
+
+
+def _save(run_dir: Path, clf, ds: Dataset, config: TrainConfig, history: list, metrics: dict) -> None:
+    from train.plots import plot_confusion, plot_training_curves
+
+    clf.model.save(run_dir / FILES["keras_model"])
+    saved = run_dir / FILES["saved_model"]
+    if saved.exists():
+        shutil.rmtree(saved)
+    clf.model.export(str(saved), verbose=False)
+    atomic_write_text(run_dir / FILES["labels"], "".join(f"{lab}\n" for lab in ds.labels))
+    atomic_write_json(run_dir / FILES["config"], {**config.to_dict(), "name": run_dir.name})
+    atomic_write_json(run_dir / FILES["metrics"], metrics)
+    atomic_write_json(run_dir / FILES["history"], history)
+    (run_dir / "plots").mkdir(exist_ok=True)
+    plot_training_curves(history, run_dir / FILES["plots"]["training_curves"])
+    plot_confusion(metrics["test"], run_dir / FILES["plots"]["confusion_matrix"])
+
+
+def train(config: TrainConfig) -> Path:
+    """Train a classifier on ``config.data`` and write the run directory (Contract 1); return its path."""
+    t0 = time.perf_counter()
+    _configure_tensorflow(config)
+    weights = resolve_weights(config)  # before the slow part: a wrong path fails in a second
+    run_dir = _prepare_run_dir(config)
+    contract = InputContract(config.image_size, config.image_size, interpolation=config.interpolation)
+    ds = prepare_dataset(config, contract, run_dir)
+    clf, history = _fit(config, ds, weights)
+    metrics = _evaluate(clf, ds, config)
+    _save(run_dir, clf, ds, config, history, metrics)
+    write_manifest(run_dir, config=config, labels=ds.labels, ok_label=ds.ok_label, contract=contract,
+                   data_dir=ds.root, weights=weights.to_dict(), dataset_fingerprint=ds.fingerprint)
+    if config.verbose:
+        print(summary(run_dir, ds, weights, history, metrics, time.perf_counter() - t0), file=sys.stderr)
+    return run_dir
+
+
+def summary(run_dir: Path, ds: Dataset, weights: WeightsChoice, history: list, metrics: dict,
+            secs: float) -> str:
+    """The closing summary: data, weights, stages, test figures, where the outputs are."""
+    r = ds.report
+    sizes = "/".join(str(int((ds.split_of == s).sum())) for s in ("train", "val", "test"))
+    stages = ", ".join(f"{h['stage']} {len(h.get('loss', []))} epochs (best {h['best_epoch']}, "
+                       f"{h['seconds']:.0f} s)" for h in history)
+    t = metrics["test"]
+    per = "; ".join(f"{lab} P {m['precision']:.3f} R {m['recall']:.3f}" for lab, m in t["per_class"].items())
+    return "\n".join([
+        f"=== run {run_dir.name}: done in {secs:.0f} s ===",
+        f"data     {len(ds.paths)} images, train/val/test {sizes}; {len(r['skipped'])} skipped, "
+        f"{len(r['duplicates']['groups'])} duplicate groups (see data_report.md)",
+        f"weights  {weights.used} (requested {weights.requested})",
+        f"stages   {stages or 'none'}",
+        f"test     accuracy {t['accuracy']:.4f}  defect recall {t['defect_recall']:.4f}  ({t['n']} images)",
+        f"classes  {per}",
+        f"outputs  {run_dir}  (model.keras, saved_model/, metrics.json, plots/)",
+        f"next     python -m export --run {run_dir}",
+    ])

@@ -1,0 +1,94 @@
+"""The training stages: head on cached features, fine-tuning of the top blocks, or from scratch.
+
+Each returns its history (``{"loss": [...], ..., "stage": name}``) with the best epoch restored.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+from train.config import TrainConfig
+from train.data import augmenter, make_dataset
+from train.model import Classifier, freeze_backbone, unfreeze_top_blocks
+from train.progress import progress_callback
+
+
+def _callbacks(stage: str, epochs: int, config: TrainConfig) -> list:
+    import keras
+
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience,
+                                         restore_best_weights=True)
+    return [stop, progress_callback(stage, epochs, config.verbose)]
+
+
+def _compile(model, lr: float) -> None:
+    import keras
+
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+
+
+def _record(stage: str, hist, seconds: float, **extra) -> dict:
+    h = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    best = int(np.argmin(h["val_loss"])) if h.get("val_loss") else None
+    return {"stage": stage, "seconds": round(seconds, 2), "best_epoch": None if best is None else best + 1,
+            **h, **extra}
+
+
+def cache_features(clf: Classifier, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """Pooled backbone features of ``x``: one forward pass, no augmentation."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices(x).batch(batch_size).map(lambda a: tf.cast(a, tf.float32))
+    return clf.features.predict(ds, verbose=0)
+
+
+def train_head(clf: Classifier, data, config: TrainConfig, class_weight: dict, strategy) -> dict:
+    """Stage 1: frozen backbone; features computed once, the head trains on the cached arrays."""
+    freeze_backbone(clf)
+    (xt, yt), (xv, yv) = data
+    t0 = time.perf_counter()
+    ft, fv = cache_features(clf, xt, config.batch_size), cache_features(clf, xv, config.batch_size)
+    t_cache = time.perf_counter() - t0
+    if config.verbose:
+        print(f"[head] cached {ft.shape[1]}-d features of {len(ft)} + {len(fv)} images in {t_cache:.1f} s",
+              file=sys.stderr, flush=True)
+    with strategy.scope():
+        _compile(clf.head, config.lr_head)
+    t0 = time.perf_counter()
+    hist = clf.head.fit(ft, yt, validation_data=(fv, yv), epochs=config.epochs_head,
+                        batch_size=config.batch_size, class_weight=class_weight, shuffle=True, verbose=0,
+                        callbacks=_callbacks("head", config.epochs_head, config))
+    return _record("head", hist, time.perf_counter() - t0, feature_cache_seconds=round(t_cache, 2))
+
+
+def finetune(clf: Classifier, data, config: TrainConfig, class_weight: dict, strategy) -> dict:
+    """Stage 2: top blocks unfrozen at a low learning rate, BatchNorm in inference mode."""
+    n = unfreeze_top_blocks(clf, config)
+    if config.verbose:
+        print(f"[finetune] {n} backbone layers trainable (top {config.finetune_blocks} blocks, "
+              "BatchNorm frozen)", file=sys.stderr, flush=True)
+    return _fit_whole("finetune", clf, data, config, class_weight, strategy, config.epochs_finetune,
+                      config.lr_finetune)
+
+
+def train_scratch(clf: Classifier, data, config: TrainConfig, class_weight: dict, strategy) -> dict:
+    """No pretrained weights: frozen features would be random, so the whole net trains."""
+    clf.backbone.trainable = True
+    return _fit_whole("scratch", clf, data, config, class_weight, strategy, config.epochs_scratch,
+                      config.lr_scratch)
+
+
+def _fit_whole(stage, clf, data, config, class_weight, strategy, epochs: int, lr: float) -> dict:
+    (xt, yt), (xv, yv) = data
+    train_ds = make_dataset(xt, yt, config, training=True, aug=augmenter(config))
+    val_ds = make_dataset(xv, yv, config, training=False)
+    with strategy.scope():
+        _compile(clf.model, lr)
+    t0 = time.perf_counter()
+    hist = clf.model.fit(train_ds, validation_data=val_ds, epochs=epochs, class_weight=class_weight,
+                         shuffle=False, verbose=0, callbacks=_callbacks(stage, epochs, config))
+    return _record(stage, hist, time.perf_counter() - t0)
