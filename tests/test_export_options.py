@@ -79,11 +79,11 @@ def test_bad_option_value_is_refused():
 
 
 def test_settings_come_from_presets_then_per_format_overrides():
-    overrides = {"onnx-int8": {"calibration_method": "entropy", "reduce_range": False}}
+    overrides = {"onnx-int8": {"calibration_method": "entropy", "reduce_range": "none"}}
     config = config_from_dict({"int8": {"calibration_size": 64}, "opset": 18, "options": overrides})
     onnx_int8 = resolve_settings(get_format("onnx-int8"), config)
     assert onnx_int8 == {"opset": 18, "calibration_size": 64, "calibration_method": "entropy",
-                         "per_channel": True, "reduce_range": False}
+                         "per_channel": True, "reduce_range": "none"}
     assert resolve_settings(get_format("tflite-int8"), config) == {"calibration_size": 64}
     assert resolve_settings(get_format("tflite-fp32"), config) == {}
 
