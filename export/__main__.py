@@ -17,28 +17,38 @@ Precedence: defaults < --config file (TOML/JSON, same layout as ExportConfig) < 
 
 
 def _parser() -> argparse.ArgumentParser:
+    from export.config import ExportConfig
+
+    d = ExportConfig()  # shown in --help only; flags default to None so a config file can win
     p = argparse.ArgumentParser(prog="python -m export", epilog=_EPILOG,
                                 description="Turn a training run into a gated bundle of TFLite/ONNX "
                                 "artifacts.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     a = p.add_argument
     a("--list", action="store_true", help="print the table of export formats and exit")
-    a("--run", help="run folder written by `python -m train` (default: runs/latest)")
+    a("--run", help=f"run folder written by `python -m train` (default: {d.run})")
     a("--out", help="bundle folder (default: bundles/<run name>; bundles/latest points at it)")
     a("--formats", help="comma-separated format names (default: all; see --list)")
     a("--config", help="TOML or JSON file with ExportConfig settings")
-    a("--calibration-size", type=int, help="int8 calibration images from the train split")
-    a("--calibration-method", choices=("minmax", "entropy", "percentile"), help="onnx-int8 calibration")
-    a("--opset", type=int, help="ONNX opset")
-    a("--max-top1-drop", type=float, help="gate: allowed top-1 drop, percentage points")
-    a("--max-recall-drop", type=float, help="gate: allowed per-class recall drop, percentage points")
-    a("--min-agreement-fp", type=float, help="gate: argmax agreement floor for fp32/fp16, percent")
-    a("--min-agreement-quant", type=float, help="gate: agreement floor for int8/dynamic, percent")
-    a("--target-false-alarm-rate", type=float, help="false-alarm rate the val-chosen thresholds aim for")
+    a("--calibration-size", type=int,
+      help=f"int8 calibration images from the train split (default: {d.int8.calibration_size})")
+    a("--calibration-method", choices=("minmax", "entropy", "percentile"),
+      help=f"onnx-int8 calibration (default: {d.int8.calibration_method})")
+    a("--opset", type=int, help=f"ONNX opset (default: {d.opset})")
+    g = d.gate
+    a("--max-top1-drop", type=float, help=f"gate: allowed top-1 drop, points (default: {g.max_top1_drop})")
+    a("--max-recall-drop", type=float,
+      help=f"gate: allowed per-class recall drop, points (default: {g.max_recall_drop})")
+    a("--min-agreement-fp", type=float,
+      help=f"gate: argmax agreement floor for fp32/fp16, percent (default: {g.min_agreement_fp})")
+    a("--min-agreement-quant", type=float,
+      help=f"gate: agreement floor for int8/dynamic, percent (default: {g.min_agreement_quant})")
+    a("--target-false-alarm-rate", type=float,
+      help=f"false-alarm rate the val-chosen thresholds aim for (default: {d.target_false_alarm_rate})")
     a("--keep-going", action="store_true", default=None,
       help="exit 0 when some artifacts are rejected, as long as one passed (they stay marked in bundle.json)")
     a("--threads", type=int, help="threads per backend during evaluation (default: all cores)")
-    a("--seed", type=int, help="calibration sampling seed")
+    a("--seed", type=int, help=f"calibration sampling seed (default: {d.seed})")
     a("--option", action="append", default=[], metavar="FORMAT.KEY=VALUE",
       help="per-format option, e.g. onnx-int8.calibration_method=entropy (repeatable)")
     a("-v", "--verbose", action="store_true", help="debug logging (converter tracebacks)")
