@@ -1,0 +1,45 @@
+"""Real data (slow): the casting photos with the pretrained MobileNetV2 backbone.
+
+Issue 3: int8 TFLite and int8 ONNX each within 0.5 point of the reference top-1, defect recall
+>= 99%, and every artifact through the gate. Skips when ../shared/data is absent.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from export.config import ExportConfig
+from export.pipeline import export
+
+pytestmark = pytest.mark.slow
+
+DEFECT = "def_front"
+
+
+@pytest.fixture(scope="module")
+def casting_bundle(casting_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("casting_bundles") / "casting"
+    export(ExportConfig(run=str(casting_run), out=str(out), keep_going=True))
+    return json.loads((out / "bundle.json").read_text())
+
+
+@pytest.mark.parametrize("name", ["tflite-int8", "onnx-int8"])
+def test_int8_within_half_a_point_of_reference_and_catches_defects(casting_bundle, name):
+    ref = casting_bundle["reference"]
+    entry = next(a for a in casting_bundle["artifacts"] if a["name"] == name)
+    m = entry["gate"]["metrics"]
+    assert abs(m["top1"] - ref["top1"]) * 100 <= 0.5, (m["top1"], ref["top1"])
+    assert m["per_class_recall"][DEFECT] >= 0.99, m["per_class_recall"]
+    assert m["defect_recall_at_threshold"] >= 0.99, m
+    assert entry["gate"]["status"] == "passed", entry["gate"]["reasons"]
+
+
+def test_every_casting_artifact_is_exported_and_passes(casting_bundle):
+    assert casting_bundle["failed_exports"] == []
+    assert len(casting_bundle["artifacts"]) == 7
+    rejected = {a["name"]: a["gate"]["reasons"] for a in casting_bundle["artifacts"]
+                if a["gate"]["status"] != "passed"}
+    assert not rejected, rejected
+    assert casting_bundle["reference"]["top1"] >= 0.99
