@@ -1,4 +1,4 @@
-"""Real data (slow): the casting photos with the pretrained MobileNetV2 backbone.
+"""Real data (slow): the casting photos with the pretrained MobileNetV2 backbone (train's ``casting_run``).
 
 Issue 3: int8 TFLite and int8 ONNX each within 0.5 point of the reference top-1, defect recall
 >= 99%, and every artifact through the gate. Skips when ../shared/data is absent.
