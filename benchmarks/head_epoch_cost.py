@@ -61,7 +61,8 @@ def _variants(images: int, size: int, alpha: float, batch: int) -> tuple[dict, d
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print a table and write ``results/head_epoch_cost-*.json``."""
-    p = argparse.ArgumentParser(prog="python -m benchmarks.head_epoch_cost", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.head_epoch_cost",
+                                description=__doc__.split("\n\n")[0])
     p.add_argument("--images", type=int, default=256, help="images per epoch (default: %(default)s)")
     p.add_argument("--size", type=int, default=160, help="input size in px (default: %(default)s)")
     p.add_argument("--alpha", type=float, default=1.0, help="MobileNetV2 width (default: %(default)s)")
@@ -80,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     for k, s in epoch.items():
         print(f"  {k:<14} {s:8.3f} s/epoch")
     print(f"  feature cache (once) {extra['cache_seconds']:.3f} s")
-    print(f"  head epoch on cached features = {100 * ratios['cached_vs_uncached_head']:.2f}% of an uncached head "
+    print(f"  head epoch on cached features = {100 * ratios['cached_vs_uncached_head']:.2f}% of an uncached "
+          "head "
           f"epoch, {100 * ratios['cached_head_vs_finetune']:.2f}% of a fine-tuning epoch")
     path = write_result("head_epoch_cost", {"params": vars(a), "epoch_seconds": epoch, "ratios": ratios,
                                             "timings": timings, **extra}, a.out)

@@ -190,6 +190,7 @@ def test_split_lists_are_reused_on_rerun_and_from_another_run(tmp_path):
     assert gone not in again and ds.report["previous_split"]["missing"] == [gone]
     assert sum(p.startswith(("ok/new_", "defect/new_")) for p in again) == 20
     other = prepare_dataset(_cfg(data, seed=7, splits_from=str(run)), C, tmp_path / "other")
-    assert read_split_lists(tmp_path / "other" / "splits") == again and other.report["previous_split"]["source"]
+    assert read_split_lists(tmp_path / "other" / "splits") == again
+    assert other.report["previous_split"]["source"]
     with pytest.raises(DataError, match="no split lists"):
         prepare_dataset(_cfg(data, splits_from=str(tmp_path / "nothing")), C, tmp_path / "x")

@@ -59,7 +59,8 @@ def test_demo_config_file_is_valid():
 
 @pytest.mark.parametrize("args, match", [(["--data", "/nonexistent/photos"], "dataset folder not found"),
                                          ([], "no dataset"),
-                                         (["--data", ".", "--weights", "/no/such.h5"], "weights file not found")])
+                                         (["--data", ".", "--weights", "/no/such.h5"],
+                                          "weights file not found")])
 def test_cli_errors_exit_2_without_traceback(args, match):
     r = subprocess.run([sys.executable, "-m", "train", *args], cwd=REPO, capture_output=True, text=True)
     assert r.returncode == 2 and match in r.stderr and "Traceback" not in r.stderr

@@ -119,5 +119,6 @@ def test_strategies(monkeypatch):
     with pytest.raises(TrainError, match="TF_CONFIG"):
         get_strategy("multi-worker")
     assert is_chief()
-    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 1}}')
+    cluster = '{"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 1}}'
+    monkeypatch.setenv("TF_CONFIG", cluster)
     assert not is_chief()

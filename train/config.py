@@ -51,7 +51,7 @@ class TrainConfig:
     pooling: str = _f("avg", "global pooling of the backbone features: avg, or max (small local defects)",
                       choices=POOLINGS)
     dropout: float = _f(0.2, "dropout before the classifier")
-    augment: bool = _f(True, "random flips/rotation/zoom/contrast while training the whole net")
+    augment: bool = _f(True, "random flips/rotation/zoom/brightness while training the whole net")
     rotation: float = _f(0.5, "max random rotation as a fraction of a full turn (0.5 = +-180 degrees)")
     patience: int = _f(4, "early-stopping patience in epochs (best weights are restored)")
     class_weights: str = _f("balanced", "loss weights per class against imbalance", choices=CLASS_WEIGHTS)

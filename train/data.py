@@ -24,7 +24,7 @@ def augmenter(config: TrainConfig) -> Any | None:
     if config.rotation > 0:
         layers.append(keras.layers.RandomRotation(config.rotation, fill_mode="reflect", seed=s + 1))
     layers += [keras.layers.RandomZoom(0.1, fill_mode="reflect", seed=s + 2),
-               keras.layers.RandomContrast(0.15, value_range=(0, 255), seed=s + 3)]
+               keras.layers.RandomBrightness(0.1, value_range=(0, 255), seed=s + 3)]
     return keras.Sequential(layers, name="augment")
 
 

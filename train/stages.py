@@ -86,6 +86,13 @@ def _fit_whole(stage, clf, data, config, class_weight, strategy, epochs: int, lr
     (xt, yt), (xv, yv) = data
     train_ds = make_dataset(xt, yt, config, training=True, aug=augmenter(config))
     val_ds = make_dataset(xv, yv, config, training=False)
+    if stage == "scratch":
+        import keras
+
+        # A from-scratch net needs a high rate early and a low one at the end to settle; cosine
+        # decay over the planned epochs does both without another knob.
+        steps = max(1, epochs * -(-len(xt) // config.batch_size))
+        lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps, alpha=0.02)
     with strategy.scope():
         _compile(clf.model, lr)
     t0 = time.perf_counter()

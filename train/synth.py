@@ -45,7 +45,9 @@ class SynthConfig:
     seed: int = 0
     labels: str = "binary"  # "binary": ok/defect, "types": ok + one folder per defect type
     ok_fraction: float = 0.5  # share of good parts; defects share the rest equally by type
-    min_strength: float = 0.35  # defect size/contrast drawn from [min_strength, 1]
+    min_strength: float = 0.35  # defect size/contrast drawn from [min_strength, max_strength]
+    max_strength: float = 1.0  # above 1: bigger, bolder defects than a real line would show (easy sets)
+    defect_types: tuple[str, ...] = DEFECT_TYPES  # which defects to draw (a subset makes an easier set)
     jpeg_quality: int = 92
 
 
@@ -204,7 +206,7 @@ def _contamination(rng, img, body, part, size, s) -> None:
         cv2.ellipse(m, tuple(np.round(off).astype(int)), axes, rng.uniform(0, 180), 0, 360, 255, -1,
                     cv2.LINE_AA)
     alpha = cv2.GaussianBlur(m.astype(np.float32) / 255.0, (0, 0), max(0.6, size / 128)) * body
-    alpha *= rng.uniform(0.55, 0.9) * (0.5 + 0.5 * s)
+    alpha = np.minimum(1.0, alpha * rng.uniform(0.55, 0.9) * (0.5 + 0.5 * s))
     colour = _STAINS[int(rng.integers(len(_STAINS)))]
     img *= 1 - alpha[..., None]
     img += alpha[..., None] * colour
@@ -223,11 +225,12 @@ def _finish(rng: np.random.Generator, img: np.ndarray, size: int) -> np.ndarray:
 
 
 def render_part(rng: np.random.Generator, defect: str | None, size: int, *,
-                strength: float | None = None, min_strength: float = SynthConfig.min_strength) -> np.ndarray:
+                strength: float | None = None, min_strength: float = SynthConfig.min_strength,
+                max_strength: float = SynthConfig.max_strength) -> np.ndarray:
     """Draw one part on a conveyor background: ``size x size x 3`` RGB uint8.
 
     ``defect`` is None for a good part or one of :data:`DEFECT_TYPES`. ``strength`` (0..1] scales
-    the defect's size and contrast; by default it is drawn from ``[min_strength, 1]``.
+    the defect's size and contrast; by default it is drawn from ``[min_strength, max_strength]``.
     """
     if defect is not None and defect not in _DEFECTS:
         raise ValueError(f"defect must be None or one of {DEFECT_TYPES}, got {defect!r}")
@@ -239,7 +242,7 @@ def render_part(rng: np.random.Generator, defect: str | None, size: int, *,
     # and noise with or without a defect, so the two images differ only where the defect is.
     defect_rng, camera_rng = rng.spawn(2)
     if defect is not None:
-        s = float(strength) if strength is not None else float(defect_rng.uniform(min_strength, 1.0))
+        s = float(strength) if strength is not None else float(defect_rng.uniform(min_strength, max_strength))
         _DEFECTS[defect](defect_rng, metal, body, part, size, s)
     img = bg * (1 - body[..., None]) + metal * body[..., None]
     return _finish(camera_rng, img, size)
@@ -251,7 +254,7 @@ def _plan(cfg: SynthConfig) -> list[tuple[str, str | None]]:
     n_ok = int(round(cfg.count * cfg.ok_fraction))
     plan: list[tuple[str, str | None]] = [(OK_LABEL, None)] * n_ok
     for j in range(cfg.count - n_ok):
-        kind = DEFECT_TYPES[j % len(DEFECT_TYPES)]
+        kind = cfg.defect_types[j % len(cfg.defect_types)]
         plan.append(("defect" if cfg.labels == "binary" else kind, kind))
     return plan
 
@@ -261,15 +264,20 @@ def _validate(cfg: SynthConfig) -> None:
         raise DataError(f"synth: labels must be one of {LABEL_MODES}, got {cfg.labels!r}")
     if not 0 < cfg.ok_fraction < 1:
         raise DataError(f"synth: ok_fraction must be between 0 and 1 (exclusive), got {cfg.ok_fraction}")
-    n_classes = 2 if cfg.labels == "binary" else 1 + len(DEFECT_TYPES)
+    unknown = sorted(set(cfg.defect_types) - set(DEFECT_TYPES))
+    if unknown or not cfg.defect_types:
+        raise DataError(f"synth: defect_types must be a non-empty subset of {DEFECT_TYPES}, "
+                        f"got {cfg.defect_types}")
+    n_classes = 2 if cfg.labels == "binary" else 1 + len(cfg.defect_types)
     if cfg.count < 10 * n_classes:
         need = 10 * n_classes
         raise DataError(f"synth: count must be at least {need} for {n_classes} classes (so that each can "
                         f"be split), got {cfg.count}; pass --count {need} or more")
     if cfg.size < 32:
         raise DataError(f"synth: size must be >= 32 px, got {cfg.size}")
-    if not 0 < cfg.min_strength <= 1:
-        raise DataError(f"synth: min_strength must be in (0, 1], got {cfg.min_strength}")
+    if not 0 < cfg.min_strength <= cfg.max_strength <= 3:
+        raise DataError(f"synth: need 0 < min_strength <= max_strength <= 3, got {cfg.min_strength} "
+                        f"and {cfg.max_strength}")
 
 
 def _up_to_date(out: Path, meta: dict) -> bool:
@@ -283,23 +291,26 @@ def _up_to_date(out: Path, meta: dict) -> bool:
 def generate(out: str | Path, count: int = SynthConfig.count, size: int = SynthConfig.size,
              seed: int = SynthConfig.seed, labels: str = SynthConfig.labels, *,
              ok_fraction: float = SynthConfig.ok_fraction,
-             min_strength: float = SynthConfig.min_strength, force: bool = False) -> Path:
+             min_strength: float = SynthConfig.min_strength, max_strength: float = SynthConfig.max_strength,
+             defect_types: tuple[str, ...] | list[str] = DEFECT_TYPES, force: bool = False) -> Path:
     """Write the dataset to ``out/<label>/*.jpg`` plus ``out/synth.json``; return ``out``.
 
     Deterministic for a seed. Skips the work when ``out`` already holds the same dataset
     (unless ``force``); a folder this generator wrote earlier with other settings is replaced.
     """
     cfg = SynthConfig(count=count, size=size, seed=seed, labels=labels, ok_fraction=ok_fraction,
-                      min_strength=min_strength)
+                      min_strength=min_strength, max_strength=max_strength, defect_types=tuple(defect_types))
     _validate(cfg)
     out = Path(out)
-    meta = {"generator_version": GENERATOR_VERSION, "config": {**asdict(cfg), "version": GENERATOR_VERSION}}
+    meta = {"generator_version": GENERATOR_VERSION,
+            "config": {**asdict(cfg), "defect_types": list(cfg.defect_types), "version": GENERATOR_VERSION}}
     if not force and _up_to_date(out, meta):
         return out
     _clear_previous(out)
     files, counts = [], {}
     for i, (label, kind) in enumerate(_plan(cfg)):
-        img = render_part(np.random.default_rng([cfg.seed, i]), kind, cfg.size, min_strength=cfg.min_strength)
+        img = render_part(np.random.default_rng([cfg.seed, i]), kind, cfg.size, min_strength=cfg.min_strength,
+                          max_strength=cfg.max_strength)
         rel = f"{label}/{kind or OK_LABEL}_{i:05d}.jpg"
         (out / label).mkdir(parents=True, exist_ok=True)
         ok, buf = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality])
@@ -334,13 +345,19 @@ def main(argv: list[str] | None = None) -> int:
                    help="binary: ok/defect; types: ok + one class per defect type (default: %(default)s)")
     p.add_argument("--ok-fraction", type=float, default=d.ok_fraction, help="share of good parts")
     p.add_argument("--min-strength", type=float, default=d.min_strength,
-                   help="weakest defect (0..1]; 0.8 gives an easy set (default: %(default)s)")
+                   help="weakest defect (default: %(default)s)")
+    p.add_argument("--max-strength", type=float, default=d.max_strength,
+                   help="strongest defect; up to 3 for an easy set with bold defects (default: %(default)s)")
+    p.add_argument("--defect-types", default=",".join(d.defect_types),
+                   help="comma-separated subset of the defect types (default: %(default)s)")
     p.add_argument("--force", action="store_true", help="regenerate even if the folder is up to date")
     a = p.parse_args(argv)
     t0 = time.perf_counter()
     try:
         out = generate(a.out, a.count, a.size, a.seed, a.labels, ok_fraction=a.ok_fraction,
-                       min_strength=a.min_strength, force=a.force)
+                       min_strength=a.min_strength, max_strength=a.max_strength,
+                       defect_types=tuple(t.strip() for t in a.defect_types.split(",") if t.strip()),
+                       force=a.force)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
