@@ -167,20 +167,21 @@ def closed_port() -> int:
 
 def test_a_dead_webhook_does_not_slow_the_loop(tiny_bundle, part_frames, tmp_path):
     """Throughput with and without a webhook to a closed port, interleaved, as a ratio."""
-    frames = alternating(part_frames, 600, 2)  # an event every other frame (k=1 of n=1)
+    frames = alternating(part_frames, 60, 20)  # 1200 frames, 30 defective parts: 60 events
     hook = f"webhook:http://127.0.0.1:{closed_port()}/reject"
     fps: dict[str, list[float]] = {"plain": [], "webhook": []}
     for i in range(4):
         name = "plain" if i % 2 == 0 else "webhook"
         events = tmp_path / f"{i}.jsonl"
+        # drain_timeout: the log flushes in well under it; the dead webhook is cut off at it.
         s = run(tiny_bundle, ListSource(frames), events=str(events),
-                sinks=[hook] if name == "webhook" else [], queue_size=2048, drain_timeout=0.5,
-                **quiet(k=1, n=1, snapshots=None))
+                sinks=[hook] if name == "webhook" else [], drain_timeout=2.0,
+                **quiet(k=3, n=5, snapshots=None))
         fps[name].append(s.fps)
-        assert len(jsonl(events)) == s.events == 600  # the log got every event either way
+        assert len(jsonl(events)) == s.events == 60  # the log got every event either way
         if name == "webhook":
             webhook = next(v for k, v in s.sinks.items() if k.startswith("webhook"))
-            assert webhook["delivered"] == 0 and webhook["failed"] + webhook["dropped"] > 0
+            assert webhook["delivered"] == 0 and webhook["failed"] + webhook["dropped"] == 60
     ratio = max(fps["webhook"]) / max(fps["plain"])
     print(f"dead-webhook throughput ratio {ratio:.2f} ({fps})")
     assert ratio > 0.5, f"loop throughput with a dead webhook is {ratio:.2f}x of without ({fps})"
