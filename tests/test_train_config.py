@@ -61,6 +61,9 @@ def test_demo_config_file_is_valid():
                                          ([], "no dataset"),
                                          (["--data", ".", "--weights", "/no/such.h5"],
                                           "weights file not found")])
-def test_cli_errors_exit_2_without_traceback(args, match):
-    r = subprocess.run([sys.executable, "-m", "train", *args], cwd=REPO, capture_output=True, text=True)
+def test_cli_errors_exit_2_without_traceback(args, match, tmp_path):
+    out = tmp_path / "runs"
+    r = subprocess.run([sys.executable, "-m", "train", "--out", str(out), *args], cwd=REPO,
+                       capture_output=True, text=True)
     assert r.returncode == 2 and match in r.stderr and "Traceback" not in r.stderr
+    assert not out.exists() or not any(out.iterdir())  # no empty run folder left behind

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from runtime.contract import InputContract
+from runtime.errors import EdgeFlagError
 from runtime.fsutil import atomic_write_json, atomic_write_text
 from train.config import TrainConfig
 from train.evaluate import classification_metrics, defect_recall, predict
@@ -30,15 +31,26 @@ def _configure_tensorflow(config: TrainConfig) -> None:
     keras.utils.set_random_seed(config.seed)  # Python, NumPy and TensorFlow seeds
 
 
-def _prepare_run_dir(config: TrainConfig) -> Path:
+def _prepare_run_dir(config: TrainConfig) -> tuple[Path, bool]:
+    """The run folder and whether this call created it."""
     from train.strategy import is_chief
 
     if not is_chief():  # non-chief workers of a cluster train but must not write the shared run folder
-        return Path(tempfile.mkdtemp(prefix="edgeflag-worker-"))
+        return Path(tempfile.mkdtemp(prefix="edgeflag-worker-")), True
     run_dir = Path(config.out) / run_name(config)
+    created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "run.json").unlink(missing_ok=True)  # a re-run is incomplete until its manifest is rewritten
-    return run_dir
+    return run_dir, created
+
+
+def _intake(config: TrainConfig, contract: InputContract, run_dir: Path, created: bool) -> Dataset:
+    try:
+        return prepare_dataset(config, contract, run_dir)
+    except EdgeFlagError:
+        if created:  # do not leave an empty run folder behind a dataset error
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def _fit(config: TrainConfig, ds: Dataset, weights: WeightsChoice):
@@ -91,11 +103,12 @@ def _save(run_dir: Path, clf, ds: Dataset, config: TrainConfig, history: list, m
 def train(config: TrainConfig) -> Path:
     """Train a classifier on ``config.data`` and write the run directory (Contract 1); return its path."""
     t0 = time.perf_counter()
-    _configure_tensorflow(config)
-    weights = resolve_weights(config)  # before the slow part: a wrong path fails in a second
-    run_dir = _prepare_run_dir(config)
+    # Weights and data are checked before TensorFlow is even imported: mistakes fail in a second.
+    weights = resolve_weights(config)
+    run_dir, created = _prepare_run_dir(config)
     contract = InputContract(config.image_size, config.image_size, interpolation=config.interpolation)
-    ds = prepare_dataset(config, contract, run_dir)
+    ds = _intake(config, contract, run_dir, created)
+    _configure_tensorflow(config)
     clf, history = _fit(config, ds, weights)
     metrics = _evaluate(clf, ds, config)
     _save(run_dir, clf, ds, config, history, metrics)

@@ -1,0 +1,166 @@
+"""The training stage end to end: real runs, real Keras models, Contract 1 checked field by field."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from runtime.contract import InputContract
+from runtime.image_io import read_image
+from runtime.preprocess import prepare_rgb
+from train.config import resolve
+from train.synth import generate
+
+MANIFEST_KEYS = {"schema_version", "name", "created", "data_dir", "labels", "ok_label", "input", "backbone",
+                 "alpha", "weights", "config_hash", "dataset_fingerprint", "versions", "files"}
+
+
+def _manifest(run: Path) -> dict:
+    return json.loads((run / "run.json").read_text())
+
+
+def _split(run: Path, name: str) -> list[tuple[str, str]]:
+    lines = (run / "splits" / f"{name}.txt").read_text().splitlines()
+    return [tuple(line.split("\t")) for line in lines]
+
+
+def test_tiny_run_is_complete(tiny_run):
+    m = _manifest(tiny_run)
+    assert set(m) == MANIFEST_KEYS and m["schema_version"] == 1 and m["name"] == "tiny"
+    assert m["labels"] == ["defect", "ok"] and m["ok_label"] == "ok"
+    assert InputContract.from_dict(m["input"]) == InputContract(64, 64)
+    assert m["weights"] == {"requested": "none", "used": "none", "path": None, "sha256": None}
+    assert Path(m["data_dir"]).is_absolute() and len(m["dataset_fingerprint"]) == 16
+    assert {"tensorflow-cpu", "keras", "numpy"} <= set(m["versions"]) or "tensorflow" in m["versions"]
+    files = m["files"]
+    for key in ("keras_model", "saved_model", "labels", "metrics", "config", "data_report"):
+        assert (tiny_run / files[key]).exists(), key
+    assert (tiny_run / files["labels"]).read_text().split() == m["labels"]
+    for png in (tiny_run / "plots").glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pngs = {p.name for p in (tiny_run / "plots").glob("*.png")}
+    assert pngs == {"training_curves.png", "confusion_matrix.png"}
+    assert (tiny_run.parent / "latest").resolve() == tiny_run.resolve()
+    assert (tiny_run / "data_report.md").read_text().startswith("# Data report")
+
+
+def test_splits_are_disjoint_stratified_lists_of_existing_files(tiny_run):
+    m = _manifest(tiny_run)
+    splits = {s: _split(tiny_run, s) for s in ("train", "val", "test")}
+    paths = [p for rows in splits.values() for p, _ in rows]
+    assert len(paths) == len(set(paths)) == 1400
+    for rows in splits.values():
+        assert {label for _, label in rows} == {"defect", "ok"}
+    p, label = splits["test"][0]
+    assert (Path(m["data_dir"]) / p).is_file() and p.startswith(label + "/")
+
+
+def test_model_keras_loads_plain_and_matches_the_saved_model(tiny_run):
+    import keras
+    import tensorflow as tf
+
+    model = keras.models.load_model(tiny_run / "model.keras")  # no custom objects needed
+    assert model.input_shape == (None, 64, 64, 3) and model.output_shape == (None, 2)
+    x = np.random.default_rng(0).integers(0, 256, (4, 64, 64, 3)).astype(np.float32)
+    p = model.predict(x, verbose=0)
+    np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-5)
+    serve = tf.saved_model.load(str(tiny_run / "saved_model")).signatures["serving_default"]
+    out = list(serve(tf.constant(x)).values())[0].numpy()
+    np.testing.assert_allclose(out, p, atol=1e-5)
+
+
+def test_accuracy_and_metrics_are_reproduced_from_the_files(tiny_run):
+    """Reading each test file with the runtime's decode + preprocess gives the recorded metrics."""
+    import keras
+
+    m = _manifest(tiny_run)
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    test = metrics["test"]
+    assert test["accuracy"] >= 0.95, test
+    assert set(test["per_class"]) == {"defect", "ok"} and test["labels"] == m["labels"]
+    rows = _split(tiny_run, "test")
+    contract = InputContract.from_dict(m["input"])
+    x = np.stack([prepare_rgb(read_image(Path(m["data_dir"]) / p), contract) for p, _ in rows])
+    y = np.array([m["labels"].index(label) for _, label in rows])
+    model = keras.models.load_model(tiny_run / "model.keras")
+    pred = model.predict(x.astype(np.float32), verbose=0).argmax(1)
+    cm = np.zeros((2, 2), int)
+    np.add.at(cm, (y, pred), 1)
+    assert cm.tolist() == test["confusion_matrix"]
+    assert test["per_class"]["defect"]["support"] == int((y == 0).sum())
+    assert metrics["val"]["n"] == len(_split(tiny_run, "val"))
+
+
+def test_config_and_history_are_saved(tiny_run):
+    cfg = resolve(json.loads((tiny_run / "config.json").read_text()))  # the saved config is a valid config
+    assert (cfg.image_size, cfg.weights, cfg.strategy, cfg.name) == (64, "none", "default", "tiny")
+    assert cfg.hash() == _manifest(tiny_run)["config_hash"]
+    history = json.loads((tiny_run / "history.json").read_text())
+    assert [h["stage"] for h in history] == ["scratch"]  # no pretrained weights: the whole net trains
+    assert len(history[0]["val_loss"]) >= 1 and 1 <= history[0]["best_epoch"] <= len(history[0]["loss"])
+
+
+# ----------------------------------------------------------------- a messy folder, two stages, the CLI
+@pytest.fixture(scope="module")
+def local_weights(tmp_path_factory) -> Path:
+    """A backbone weights file on disk, as a user would pass with --weights PATH."""
+    import keras
+
+    from train.backbones import get_backbone
+
+    path = tmp_path_factory.mktemp("weights") / "mobilenet_v2_0.35.weights.h5"
+    keras.utils.set_random_seed(1)
+    get_backbone("mobilenet_v2").build(keras.Input((32, 32, 3)), 0.35, None).save_weights(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def messy_run(tmp_path_factory, local_weights):
+    """``python -m train`` (in-process) on a folder seeded with every kind of bad and odd file."""
+    import cv2
+
+    from train.__main__ import main
+
+    root = tmp_path_factory.mktemp("messy")
+    data = generate(root / "data", count=60, size=48, seed=5)
+    ok = data / "ok"
+    real = (ok / "ok_00000.jpg").read_bytes()
+    (ok / "corrupt.jpg").write_bytes(b"\xff\xd8 this is not a JPEG" * 20 + b"\xff\xd9")
+    (ok / "truncated.jpg").write_bytes(real[: len(real) // 3])
+    (ok / "empty.jpg").write_bytes(b"")
+    (ok / "readme.txt").write_text("not a picture")
+    bgr = cv2.imread(str(ok / "ok_00001.jpg"))
+    cv2.imwrite(str(ok / "grey.png"), cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+    cv2.imwrite(str(ok / "rgba.png"), cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA))
+    cv2.imwrite(str(ok / "deep.tif"), bgr.astype(np.uint16) * 257)
+    cfg = root / "train.toml"
+    cfg.write_text("[train]\nalpha = 0.35\nimage_size = 32\nepochs_head = 5\n")
+    rc = main(["--data", str(data), "--out", str(root / "runs"), "--name", "messy", "--config", str(cfg),
+               "--weights", str(local_weights), "--epochs-head", "2", "--epochs-finetune", "1",
+               "--batch-size", "16", "--threads", "2"])
+    return rc, root / "runs" / "messy"
+
+
+def test_bad_files_never_stop_a_run_and_each_is_reported(messy_run):
+    rc, run = messy_run
+    assert rc == 0 and (run / "run.json").is_file()
+    report = json.loads((run / "data_report.json").read_text())
+    assert {s["path"] for s in report["skipped"]} == {"ok/corrupt.jpg", "ok/truncated.jpg", "ok/empty.jpg",
+                                                      "ok/readme.txt"}
+    used = {p for s in ("train", "val", "test") for p, _ in _split(run, s)}
+    assert {"ok/grey.png", "ok/rgba.png", "ok/deep.tif"} <= used
+
+
+def test_pretrained_path_runs_two_stages_with_cached_features(messy_run, local_weights):
+    from runtime.fsutil import sha256_file
+
+    rc, run = messy_run
+    m = _manifest(run)
+    assert m["weights"]["used"] == "path" and m["weights"]["sha256"] == sha256_file(local_weights)
+    history = json.loads((run / "history.json").read_text())
+    assert [h["stage"] for h in history] == ["head", "finetune"]
+    assert len(history[0]["loss"]) == 2 and len(history[1]["loss"]) == 1  # flag beat the config file's 5
+    assert history[0]["feature_cache_seconds"] >= 0
+    cfg = json.loads((run / "config.json").read_text())
+    assert (cfg["alpha"], cfg["image_size"], cfg["epochs_head"]) == (0.35, 32, 2)
