@@ -146,13 +146,15 @@ def test_duplicates_stay_together_and_conflicts_are_reported(clean, tmp_path):
     src = clean / "ok" / "ok_00002.jpg"
     shutil.copy(src, clean / "ok" / "copy.jpg")  # exact
     img = cv2.imread(str(src))
-    cv2.imwrite(str(clean / "ok" / "resaved.png"), cv2.resize(img, (56, 56)))  # near: other size/format
+    cv2.imwrite(str(clean / "ok" / "resaved.png"), img)  # near: other format and bytes
+    cv2.imwrite(str(clean / "ok" / "bigger.png"), cv2.resize(img, (64, 64), interpolation=cv2.INTER_CUBIC))
     shutil.copy(clean / "ok" / "ok_00003.jpg", clean / "defect" / "mislabelled.jpg")
     ds = prepare_dataset(_cfg(clean), C, tmp_path / "run")
     split = dict(zip(ds.paths, ds.split_of, strict=True))
     groups = ds.report["duplicates"]["groups"]
     trio = next(g for g in groups if "ok/copy.jpg" in g["paths"])
-    assert set(trio["paths"]) == {"ok/ok_00002.jpg", "ok/copy.jpg", "ok/resaved.png"}
+    assert set(trio["paths"]) == {"ok/ok_00002.jpg", "ok/copy.jpg", "ok/resaved.png", "ok/bigger.png"}
+    assert trio["kind"] == "near"
     assert len({split[p] for p in trio["paths"]}) == 1
     conflicts = ds.report["duplicates"]["label_conflicts"]
     assert [sorted(c["paths"]) for c in conflicts] == [["defect/mislabelled.jpg", "ok/ok_00003.jpg"]]

@@ -5,8 +5,9 @@ folder per defect type (``--labels types``). Every image is drawn with OpenCV fr
 generator (``seed``, index), so a dataset is byte-for-byte reproducible and any single image can be
 re-rendered. A part is a disc, gear or washer with metal shading, machining rings, a cast shadow
 and noise, at a random position/rotation/scale under random lighting and blur. Defects (scratch,
-crack, pit, contamination) vary in size and contrast with a ``strength`` in ``[min_strength, 1]``:
-at the default the faint ones are genuinely hard, ``min_strength=0.8`` gives an easy set.
+crack, pit, contamination) vary in size and contrast with a ``strength`` drawn from
+``[min_strength, max_strength]`` (default 0.8..2: the faint, thin ones are hard at 64 px; a
+range like 1.5..2.5 gives an easy set, 0.3..1 a hard one).
 
 This module must not import TensorFlow: tests and the runtime demo use it.
 """
@@ -33,20 +34,20 @@ LABEL_MODES = ("binary", "types")
 OK_LABEL = "ok"
 MANIFEST = "synth.json"
 # Bump when the drawing changes, so that a stale dataset on disk is regenerated.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 
 @dataclass(frozen=True)
 class SynthConfig:
     """Every default of the generator, defined once."""
 
-    count: int = 2000  # images in total
-    size: int = 128  # square image side in pixels
+    count: int = 3000  # images in total
+    size: int = 96  # square image side in pixels
     seed: int = 0
     labels: str = "binary"  # "binary": ok/defect, "types": ok + one folder per defect type
     ok_fraction: float = 0.5  # share of good parts; defects share the rest equally by type
-    min_strength: float = 0.35  # defect size/contrast drawn from [min_strength, max_strength]
-    max_strength: float = 1.0  # above 1: bigger, bolder defects than a real line would show (easy sets)
+    min_strength: float = 0.8  # defect size/contrast drawn from [min_strength, max_strength]
+    max_strength: float = 2.0  # bigger values: bolder defects (an easy set); smaller: subtler ones
     defect_types: tuple[str, ...] = DEFECT_TYPES  # which defects to draw (a subset makes an easier set)
     jpeg_quality: int = 92
 
@@ -121,7 +122,7 @@ def _metal(rng: np.random.Generator, part: _Part, size: int) -> tuple[np.ndarray
     bevel = 1 - 0.18 * np.clip(dist, 0, 1) ** 6  # edges turn away from the light
     rings = rng.uniform(1.5, 5) * np.sin(2 * np.pi * dist * part.r / rng.uniform(2.0, 4.0))
     grain = cv2.GaussianBlur(rng.normal(0, 5, (size, size)).astype(np.float32), (0, 0), 0.8)
-    grey = rng.uniform(135, 205) * directional * bevel + rings + grain
+    grey = rng.uniform(120, 185) * directional * bevel + rings + grain  # headroom for bright defects
     return grey[..., None] * rng.uniform(0.93, 1.07, 3).astype(np.float32), light
 
 
@@ -155,8 +156,8 @@ def _scratch(rng, img, body, part, size, s) -> None:
     t = np.linspace(0, 1, 8)[:, None]
     dirs = np.stack([np.cos(ang + bend * t[:, 0]), np.sin(ang + bend * t[:, 0])], 1)
     pts = start + np.cumsum(dirs * length / 8, 0)
-    thick = max(1, int(round(size / 64 * rng.uniform(0.8, 1.5) * (0.6 + 0.4 * s))))
-    sign = 1 if rng.random() < 0.5 else -1  # fresh bright metal or a dark groove
+    thick = max(1, int(round(size / 64 * rng.uniform(1.0, 1.8) * (0.6 + 0.4 * s))))
+    sign = 1 if rng.random() < 0.3 else -1  # mostly dark grooves; some show fresh bright metal
     img += (sign * rng.uniform(50, 100) * s) * (_stroke(pts, thick, size) * body)[..., None]
 
 
@@ -229,7 +230,7 @@ def render_part(rng: np.random.Generator, defect: str | None, size: int, *,
                 max_strength: float = SynthConfig.max_strength) -> np.ndarray:
     """Draw one part on a conveyor background: ``size x size x 3`` RGB uint8.
 
-    ``defect`` is None for a good part or one of :data:`DEFECT_TYPES`. ``strength`` (0..1] scales
+    ``defect`` is None for a good part or one of :data:`DEFECT_TYPES`. ``strength`` (> 0) scales
     the defect's size and contrast; by default it is drawn from ``[min_strength, max_strength]``.
     """
     if defect is not None and defect not in _DEFECTS:
