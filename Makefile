@@ -27,7 +27,8 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(PY) -m train.synth --out data/synthetic
 	$(PY) -m train --data data/synthetic --name demo --config train/configs/demo.toml
-	$(PY) -m export --run runs/demo --out bundles/demo
+	# --keep-going: a rejected artifact is recorded in the bundle; the camera uses a passing one.
+	$(PY) -m export --run runs/demo --out bundles/demo --keep-going
 	$(PY) -m train.conveyor render --run runs/demo --out data/conveyor.mp4
 	rm -f events/demo.jsonl
 	$(PY) -m runtime.camera --bundle bundles/demo --source data/conveyor.mp4 --headless \
