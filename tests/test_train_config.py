@@ -52,9 +52,11 @@ def test_config_hash_ignores_where_outputs_go():
     assert a.hash() == b.hash() != TrainConfig(data="d", seed=1).hash()
 
 
-def test_demo_config_file_is_valid():
-    c = resolve({"data": "data/synthetic"}, REPO / "train" / "configs" / "demo.toml")
-    assert c.weights == "none"  # the demo runs offline on a fresh machine
+def test_shipped_config_files_are_valid():
+    demo = resolve({"data": "data/synthetic"}, REPO / "train" / "configs" / "demo.toml")
+    assert demo.weights == "none"  # the demo runs offline on a fresh machine
+    casting = resolve(None, REPO / "train" / "configs" / "casting.toml")
+    assert casting.data == "../shared/data/casting" and casting.weights.endswith("_1.0_224_no_top.h5")
 
 
 @pytest.mark.parametrize("args, match", [(["--data", "/nonexistent/photos"], "dataset folder not found"),

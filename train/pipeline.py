@@ -36,7 +36,9 @@ def _prepare_run_dir(config: TrainConfig) -> tuple[Path, bool]:
     from train.strategy import is_chief
 
     if not is_chief():  # non-chief workers of a cluster train but must not write the shared run folder
-        return Path(tempfile.mkdtemp(prefix="edgeflag-worker-")), True
+        scratch = Path(tempfile.mkdtemp(prefix="edgeflag-worker-")) / run_name(config)
+        scratch.mkdir()
+        return scratch, True
     run_dir = Path(config.out) / run_name(config)
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
