@@ -56,16 +56,11 @@ def build_models(size: int, alpha: float, weights: str | None, out: Path) -> dic
     if all(f.is_file() for f in files.values()):
         return files
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-
+    from benchmarks.models import mobilenet_v2_classifier
     from export.formats_tflite import convert_tflite
 
     out.mkdir(parents=True, exist_ok=True)
-    base = keras.applications.MobileNetV2(input_shape=(size, size, 3), alpha=alpha, include_top=False,
-                                          weights=weights, pooling="avg")
-    inputs = keras.Input((size, size, 3))
-    x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)  # as train builds it: RGB 0..255 in
-    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(base(x)))
+    model = mobilenet_v2_classifier(size, alpha, weights)
     model.export(str(out / "saved_model"), verbose=False)
     np.save(out / "calibration.npy", calibration_images(32, size))
     for precision, path in files.items():

@@ -49,15 +49,12 @@ def build_bench_bundle(size: int, alpha: float, out: Path = CACHE) -> Path:
     if (root / "bundle.json").is_file():
         return root
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
     import tensorflow as tf
 
+    from benchmarks.models import mobilenet_v2_classifier
+
     root.mkdir(parents=True, exist_ok=True)
-    base = keras.applications.MobileNetV2(input_shape=(size, size, 3), alpha=alpha, include_top=False,
-                                          weights=None, pooling="avg")
-    inp = keras.Input((size, size, 3))
-    x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inp)
-    model = keras.Model(inp, keras.layers.Dense(2, activation="softmax")(base(x)))
+    model = mobilenet_v2_classifier(size, alpha)
     model.export(str(root / "saved_model"), verbose=False)
     calib = synthetic_frames(16, (size, size), seed=1)
     files = {"fp32": _convert(tf, root, None), "int8": _convert(tf, root, calib)}
