@@ -47,21 +47,10 @@ def staging_dir(out: Path) -> Iterator[Path]:
         raise
 
 
-def _readable(root: Path) -> None:
-    # Atomic writes go through mkstemp (mode 0600); a bundle is copied to devices and read by
-    # service users, so give its files the usual umask-based mode.
-    umask = os.umask(0)
-    os.umask(umask)
-    for path in root.rglob("*"):
-        if path.is_file():
-            path.chmod(0o666 & ~umask)
-
-
 def publish(staging: Path, out: Path) -> None:
     """Swap the finished staging folder into place: old aside, new in, old deleted."""
     if not (staging / "bundle.json").is_file():
         raise ExportError(f"internal: {staging} has no bundle.json; refusing to publish an incomplete bundle")
-    _readable(staging)
     old = None
     if out.exists():
         old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"

@@ -8,6 +8,12 @@ import os
 import tempfile
 from pathlib import Path
 
+# mkstemp creates 0600 files; atomic writes give the result the mode a plain open() would have.
+# Read once at import: os.umask can only be read by setting it, which is not thread-safe later.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+_FILE_MODE = 0o666 & ~_UMASK
+
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file, read in chunks."""
@@ -28,6 +34,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), _FILE_MODE)  # bundles and snapshots are read by other users
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

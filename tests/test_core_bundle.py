@@ -76,3 +76,15 @@ def test_bad_bundle_json(bundle_dir, mutate, match):
 def test_not_a_bundle(tmp_path):
     with pytest.raises(BundleError, match="make export"):
         Bundle.load(tmp_path)
+
+
+def test_atomic_writes_get_a_normal_file_mode(tmp_path):
+    """Files written atomically are readable like any other (mkstemp alone would make them 0600)."""
+    import os
+
+    from runtime.fsutil import atomic_write_bytes
+
+    umask = os.umask(0)
+    os.umask(umask)
+    atomic_write_bytes(tmp_path / "f.bin", b"x")
+    assert (tmp_path / "f.bin").stat().st_mode & 0o777 == 0o666 & ~umask
