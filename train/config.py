@@ -21,6 +21,7 @@ STRATEGIES = ("default", "mirrored", "multi-worker")
 INTERPOLATIONS = ("area", "bilinear", "nearest", "bicubic")
 CLASS_WEIGHTS = ("balanced", "none")
 POOLINGS = ("avg", "max")
+FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
 
 
 def _f(default: Any, help: str, **kw) -> Any:
@@ -43,16 +44,19 @@ class TrainConfig:
     epochs_head: int = _f(50, "stage 1: epochs of the classifier head on cached frozen-backbone features")
     epochs_finetune: int = _f(5, "stage 2: epochs fine-tuning the top blocks (0 = skip)")
     epochs_scratch: int = _f(30, "epochs of the whole net when training from scratch (weights none)")
-    finetune_blocks: int = _f(3, "number of top backbone blocks unfrozen in stage 2")
+    finetune_blocks: int = _f(4, "number of top backbone blocks unfrozen in stage 2")
     batch_size: int = _f(32, "batch size")
     lr_head: float = _f(3e-3, "learning rate of stage 1 (head)")
-    lr_finetune: float = _f(5e-5, "learning rate of stage 2 (fine-tuning: keep it low)")
-    lr_scratch: float = _f(2e-3, "learning rate when training from scratch")
+    lr_finetune: float = _f(1e-4, "peak learning rate of stage 2 (fine-tuning: keep it low; warm-up "
+                                  "over the first epoch, then cosine decay)")
+    lr_scratch: float = _f(3e-3, "initial learning rate from scratch (cosine decay over the epochs)")
     pooling: str = _f("avg", "global pooling of the backbone features: avg, or max (small local defects)",
                       choices=POOLINGS)
     dropout: float = _f(0.2, "dropout before the classifier")
-    augment: bool = _f(True, "random flips/rotation/zoom/brightness while training the whole net")
-    rotation: float = _f(0.5, "max random rotation as a fraction of a full turn (0.5 = +-180 degrees)")
+    augment: bool = _f(True, "random flip/rotation/zoom/brightness while training the whole net")
+    flip: str = _f("horizontal", "random flips (vertical ones too only if the light allows)", choices=FLIPS)
+    rotation: float = _f(0.0, "max random rotation, fraction of a full turn (0.5 = +-180 degrees); off by "
+                              "default: under directional light a rotated part looks like another part")
     patience: int = _f(6, "early-stopping patience in epochs (best weights are restored)")
     class_weights: str = _f("balanced", "loss weights per class against imbalance", choices=CLASS_WEIGHTS)
     imbalance_warn_ratio: float = _f(3.0, "warn when the largest class is this many times the smallest")

