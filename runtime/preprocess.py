@@ -9,6 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from runtime.area_resize import resize_area
 from runtime.contract import InputContract
 
 
@@ -28,6 +29,8 @@ def resize(image: np.ndarray, contract: InputContract) -> np.ndarray:
     """Resize to the contract's size with its interpolation (no-op when already that size)."""
     if image.shape[0] == contract.height and image.shape[1] == contract.width:
         return image
+    if contract.cv2_interpolation == cv2.INTER_AREA:  # same pixels as cv2.resize, on all cores
+        return resize_area(image, contract.width, contract.height)
     return cv2.resize(image, (contract.width, contract.height), interpolation=contract.cv2_interpolation)
 
 

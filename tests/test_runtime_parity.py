@@ -59,3 +59,23 @@ def test_fp32_artifacts_match_keras_on_every_test_image(tiny_bundle, reference, 
     assert top1_mismatch.size == 0, f"{name}: top-1 differs from Keras on images {top1_mismatch.tolist()}"
     worst = float(np.abs(probs - keras_probs).max())
     assert worst <= TOLERANCE, f"{name}: max |p - p_keras| = {worst:.2e} > {TOLERANCE}"
+
+
+def test_int8_input_table_is_the_affine_quantization(tiny_bundle, reference):
+    """The uint8 lookup that feeds int8 artifacts equals round(p / scale + zero), clipped, exactly."""
+    from runtime.backends.litert import quantization_table, quantize
+
+    _, device_x, _ = reference
+    bundle = Bundle.load(tiny_bundle)
+    with bundle.open(bundle.get("tflite-int8"), backend="litert") as engine:
+        quant, dtype = engine._in_quant, engine._in_dtype
+        table_fed = engine.run_one(device_x[0])
+        engine._interp.set_tensor(engine._in_index, quantize(device_x[0], quant, dtype)[None])
+        engine._interp.invoke()
+        direct = engine._interp.get_tensor(engine._out_index)[0]
+    pixels = np.arange(256, dtype=np.uint8)
+    for q, dt in [(quant, dtype), ((0.99607843, 0), np.dtype(np.uint8)), ((0.99607843, -128), np.dtype(np.int8)),
+                  ((2 / 255, 128), np.dtype(np.uint8))]:
+        np.testing.assert_array_equal(quantization_table(q, dt), quantize(pixels, q, dt))
+    out_scale, out_zero = engine._out_quant
+    np.testing.assert_allclose(table_fed, (direct.astype(np.float32) - out_zero) * out_scale)

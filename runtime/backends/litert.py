@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import cv2
 import numpy as np
 
 from runtime.backends.base import Backend
@@ -34,6 +35,23 @@ def engine_available() -> bool:
     return True
 
 
+def quantize(values: np.ndarray, quant: tuple[float, int], dtype: np.dtype) -> np.ndarray:
+    """Affine quantization ``round(v / scale + zero_point)``, clipped to ``dtype``'s range."""
+    scale, zero = quant
+    info = np.iinfo(dtype)
+    return np.clip(np.round(values.astype(np.float32) / scale + zero), info.min, info.max).astype(dtype)
+
+
+def quantization_table(quant: tuple[float, int], dtype: np.dtype) -> np.ndarray:
+    """The 256-entry table of :func:`quantize` for uint8 pixels.
+
+    A calibrated int8 model's input scale is rarely exactly 1 (0.996 when the brightest
+    calibration pixel was 254), so pixels need requantizing on every frame; indexing this table is
+    the same arithmetic at a fraction of the cost (``cv2.LUT``: 0.06-0.09 ms instead of 0.8-0.9 ms for 224x224x3 here).
+    """
+    return quantize(np.arange(256, dtype=np.uint8), quant, dtype)
+
+
 @register_backend("litert", formats=("tflite",), available=engine_available)
 class LiteRTBackend(Backend):
     """TFLite interpreter with XNNPACK; threads default to the core count (LiteRT's is 1)."""
@@ -57,6 +75,7 @@ class LiteRTBackend(Backend):
         self._out_dtype = np.dtype(out["dtype"])
         self._shape = tuple(int(s) for s in inp["shape"][1:3])
         self._identity_in = self._in_dtype == np.uint8 and self._in_quant in ((1.0, 0), (0.0, 0))
+        self._lut = None if self._in_dtype.kind == "f" else quantization_table(self._in_quant, self._in_dtype)
 
     @property
     def input_shape(self) -> tuple[int, int]:
@@ -67,10 +86,9 @@ class LiteRTBackend(Backend):
             return image.astype(self._in_dtype)[None]
         if self._identity_in:  # int8 export with RGB 0..255 input: scale 1, zero point 0
             return image[None]
-        scale, zero = self._in_quant
-        info = np.iinfo(self._in_dtype)
-        q = np.round(image.astype(np.float32) / scale + zero)
-        return np.clip(q, info.min, info.max).astype(self._in_dtype)[None]
+        if image.dtype == np.uint8:  # camera pixels: one table lookup instead of four float passes
+            return cv2.LUT(image, self._lut)[None]
+        return quantize(image, self._in_quant, self._in_dtype)[None]
 
     def run_one(self, image: np.ndarray) -> np.ndarray:
         self._interp.set_tensor(self._in_index, self._quantize_input(image))

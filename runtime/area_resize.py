@@ -1,0 +1,83 @@
+"""Area (box-filter) downscaling spread over CPU cores, bit-identical to ``cv2.INTER_AREA``.
+
+For a non-integer scale factor (640x480 -> 224x224 is 2.86 x 2.14) OpenCV's area resize takes a
+generic path that it splits into parallel stripes by *output* size (one stripe per 64 Ki output
+pixels), so a model-sized output runs on one core: ~1 ms for a VGA frame, as much as a small
+model's whole inference. Area resizing is separable and each output row reads a fixed band of
+input rows, so the frame can be cut into horizontal bands at output rows whose source edge falls
+on a whole input row (``m * H / h`` an integer). Each band then has exactly the same scale factor
+as the whole frame (OpenCV's weight tables depend only on it), so resizing the bands separately,
+one per core, writes exactly the pixels of a single ``cv2.resize`` call (a test pins that).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from math import gcd
+
+import cv2
+import numpy as np
+
+# Below this many source pixels a single call is cheaper than handing bands to a thread.
+MIN_SOURCE_PIXELS = 150_000
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def band_edges(src_rows: int, dst_rows: int, bands: int) -> list[int]:
+    """Output-row edges ``[0, ..., dst_rows]`` of up to ``bands`` bands with whole-row source edges.
+
+    An edge ``m`` is allowed when ``m * src_rows / dst_rows`` is an integer, i.e. ``m`` is a
+    multiple of ``dst_rows / gcd(src_rows, dst_rows)``; edges are the allowed rows nearest to an
+    even split. Returns ``[0, dst_rows]`` (one band) when no inner edge is allowed.
+    """
+    step = dst_rows // gcd(src_rows, dst_rows)
+    edges = [0]
+    for k in range(1, bands):
+        m = round(k * dst_rows / bands / step) * step
+        if edges[-1] < m < dst_rows:
+            edges.append(m)
+    return edges + [dst_rows]
+
+
+def _executor(workers: int) -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="area-resize")
+        return _pool
+
+
+def _bands_for(image: np.ndarray, width: int, height: int) -> int:
+    """How many bands to use: one unless a big frame shrinks by a non-integer factor."""
+    src_h, src_w = image.shape[:2]
+    cores = min(os.cpu_count() or 1, 4)
+    shrinking = src_h >= height and src_w >= width
+    integer_factor = src_h % height == 0 and src_w % width == 0  # OpenCV's own fast path
+    if cores < 2 or not shrinking or integer_factor or src_h * src_w < MIN_SOURCE_PIXELS:
+        return 1
+    return cores
+
+
+def resize_area(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)``, on several cores."""
+    bands = _bands_for(image, width, height)
+    edges = band_edges(image.shape[0], height, bands) if bands > 1 else [0, height]
+    if len(edges) == 2:
+        return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+    src_h = image.shape[0]
+    out = np.empty((height, width) + image.shape[2:], dtype=image.dtype)
+
+    def band(i: int) -> None:
+        top, bottom = edges[i], edges[i + 1]
+        src = image[top * src_h // height: bottom * src_h // height]
+        out[top:bottom] = cv2.resize(src, (width, bottom - top), interpolation=cv2.INTER_AREA)
+
+    pending = [_executor(bands - 1).submit(band, i) for i in range(1, len(edges) - 1)]
+    band(0)  # the calling thread takes a band instead of waiting idle
+    for future in pending:
+        future.result()
+    return out
