@@ -74,8 +74,9 @@ def test_int8_input_table_is_the_affine_quantization(tiny_bundle, reference):
         engine._interp.invoke()
         direct = engine._interp.get_tensor(engine._out_index)[0]
     pixels = np.arange(256, dtype=np.uint8)
-    for q, dt in [(quant, dtype), ((0.99607843, 0), np.dtype(np.uint8)), ((0.99607843, -128), np.dtype(np.int8)),
-                  ((2 / 255, 128), np.dtype(np.uint8))]:
+    cases = [(quant, dtype), ((0.99607843, 0), np.dtype(np.uint8)), ((0.99607843, -128), np.dtype(np.int8)),
+             ((2 / 255, 128), np.dtype(np.uint8))]
+    for q, dt in cases:
         np.testing.assert_array_equal(quantization_table(q, dt), quantize(pixels, q, dt))
     out_scale, out_zero = engine._out_quant
     np.testing.assert_allclose(table_fed, (direct.astype(np.float32) - out_zero) * out_scale)
