@@ -4,15 +4,19 @@ Run with ``make test-slow`` (``pytest -m slow``); skips when ``../shared/data`` 
 """
 
 import json
+import tomllib
 
 import pytest
+
+from tests.fixtures.train_fixtures import CASTING_CONFIG
 
 
 @pytest.mark.slow
 def test_casting_reaches_99_percent_accuracy_and_defect_recall(casting_run):
     m = json.loads((casting_run / "run.json").read_text())
     assert m["ok_label"] == "ok_front" and m["labels"] == ["def_front", "ok_front"]  # found by the rule
-    assert m["weights"]["used"] == "path" and m["input"]["height"] == 160
+    size = tomllib.loads(CASTING_CONFIG.read_text())["train"]["image_size"]
+    assert m["weights"]["used"] == "path" and m["input"]["height"] == size
     test = json.loads((casting_run / "metrics.json").read_text())["test"]
     assert test["n"] >= 200
     assert test["accuracy"] >= 0.99, test

@@ -69,6 +69,8 @@ class TrainConfig:
                                        "lists when it is re-run, else a fresh seeded split)")
     ok_label: str | None = _f(None, "the good class (default: the folder named ok/good/pass/normal/...)")
     seed: int = _f(42, "seed of the split, initial weights, shuffling and augmentation")
+    deterministic: bool = _f(True, "TensorFlow's deterministic kernels: the same data, seed and machine type "
+                                   "give the same model (a re-run reproduces a result)")
     threads: int = _f(0, "TensorFlow CPU threads (0 = TensorFlow's choice)")
     strategy: str = _f("default", "tf.distribute strategy: default (one device), mirrored (all local "
                                   "GPUs), multi-worker (several machines, needs TF_CONFIG)",
