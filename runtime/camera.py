@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--events", help=f"append-only JSONL event log (default {D.events})")
     g.add_argument("--snapshots", help=f"folder for JPEGs of flagged parts (default {D.snapshots})")
     g.add_argument("--no-snapshots", dest="snapshots", action="store_const", const="")
+    g.add_argument("--snapshots-keep", type=int, metavar="N",
+                   help=f"keep the newest N snapshots, delete older ones; 0 = keep all "
+                        f"(default {D.snapshots_keep})")
     g.add_argument("--sink", dest="sinks", action="append", metavar="SPEC",
                    help="extra event sink (repeatable): stdout, webhook:URL, mqtt://host/topic, gpio:PIN")
     g.add_argument("--queue-size", type=int,

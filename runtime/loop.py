@@ -154,9 +154,12 @@ def run(bundle: str | Path | Bundle = "bundles/latest", source="0", *,
 def open_sinks(config: CameraConfig):
     """The event log, the snapshot folder and the extra ``--sink`` specs behind one dispatcher."""
     from runtime.sinks import SinkDispatcher, make_sink
+    from runtime.sinks.snapshots import SnapshotSink
 
-    specs = [f"jsonl:{config.events}"] + ([f"snapshots:{config.snapshots}"] if config.snapshots else [])
-    return SinkDispatcher([make_sink(s) for s in specs + list(config.sinks)], queue_size=config.queue_size)
+    sinks = [make_sink(f"jsonl:{config.events}")]
+    if config.snapshots:
+        sinks.append(SnapshotSink(config.snapshots, keep=config.snapshots_keep))
+    return SinkDispatcher(sinks + [make_sink(s) for s in config.sinks], queue_size=config.queue_size)
 
 
 def snapshot_paths(folder: str | None) -> Callable[[dict], str] | None:

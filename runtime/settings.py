@@ -49,6 +49,7 @@ class CameraConfig:
     reconnect: bool = True  # reopen a live source that disconnects, with backoff
     events: str = "events/events.jsonl"  # append-only, fsync'd event log
     snapshots: str | None = "events/snapshots"  # JPEGs of flagged parts; None: no snapshots
+    snapshots_keep: int = 5000  # newest snapshots kept (older ones deleted); 0 keeps them all
     sinks: list[str] = field(default_factory=list)  # extra: stdout, webhook:URL, mqtt://h/t, gpio:PIN
     queue_size: int = 256  # per sink; a full queue drops (counted), never blocks inference
     drain_timeout: float = 5.0  # seconds the sinks get at shutdown to deliver what is queued
@@ -64,6 +65,9 @@ class CameraConfig:
         if not 1 <= int(self.k) <= int(self.n):
             raise ConfigError(f"k-of-n debouncing needs 1 <= k <= n, got k={self.k}, n={self.n}; "
                               "e.g. --k 3 --n 5")
+        if int(self.snapshots_keep) < 0:
+            raise ConfigError(f"snapshots_keep must be >= 0 (0 keeps every snapshot), "
+                              f"got {self.snapshots_keep}; e.g. --snapshots-keep 5000")
         for name in ("max_frames", "duration", "threads", "queue_size", "drain_timeout"):
             value = getattr(self, name)
             if value is not None and value <= 0:

@@ -94,6 +94,28 @@ def test_snapshot_is_an_annotated_jpeg_written_atomically(tmp_path):
     assert frame.max() == 128  # the shared frame was not drawn on
 
 
+def test_snapshot_folder_keeps_only_the_newest_and_never_touches_other_files(tmp_path):
+    folder = tmp_path / "snaps"
+    folder.mkdir()
+    earlier = [snapshot_name(event(i, time=f"2026-02-0{i + 1}T08:00:00+00:00")) for i in range(2)]
+    for name in earlier + ["notes.txt", "reference.jpg"]:  # a previous run's snapshots + the user's files
+        (folder / name).write_bytes(b"x")
+    sink = SnapshotSink(folder, keep=3)
+    new = [event(i, time=f"2026-03-01T12:00:0{i}+00:00") for i in range(4)]
+    for ev in new:
+        sink.handle(ev, np.zeros((32, 32, 3), np.uint8))
+    left = sorted(p.name for p in folder.iterdir())
+    assert left == sorted([snapshot_name(ev) for ev in new[1:]] + ["notes.txt", "reference.jpg"])
+    assert sink.pruned == 3  # the two from before, then the oldest new one
+
+
+def test_snapshot_folder_keeps_everything_with_keep_0(tmp_path):
+    sink = SnapshotSink(tmp_path / "snaps", keep=0)
+    for i in range(5):
+        sink.handle(event(i, time=f"2026-03-01T12:00:0{i}+00:00"), np.zeros((8, 8, 3), np.uint8))
+    assert len(list((tmp_path / "snaps").iterdir())) == 5 and sink.pruned == 0
+
+
 def test_snapshot_uses_the_file_name_the_loop_put_in_the_event(tmp_path):
     sink = SnapshotSink(tmp_path / "snaps")
     ev = event(snapshot=str(tmp_path / "snaps" / "custom.jpg"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -57,18 +58,30 @@ def annotate(frame: np.ndarray, event: dict) -> np.ndarray:
     return image
 
 
-class SnapshotSink(Sink):
-    """Writes ``dir/<snapshot_name(event)>`` for every event that carries a frame."""
+# What snapshot_name produces; only such files are ever pruned, never anything else in the folder.
+_SNAPSHOT_FILE = re.compile(r"^(\d{8}T\d{6}\.\d{3}Z|[0-9A-Za-z]{1,24})_f(\d{8}|NA)_[0-9A-Za-z._-]+\.jpg$")
 
-    def __init__(self, directory: str | Path, quality: int = 90):
+
+class SnapshotSink(Sink):
+    """Writes ``dir/<snapshot_name(event)>`` for every event that carries a frame.
+
+    ``keep`` > 0 bounds the folder: after each write, the oldest snapshots beyond the newest
+    ``keep`` are deleted (a line running for months must not fill the board's SD card). Only files
+    named like snapshots count or are deleted; names start with the UTC time, so name order is age.
+    """
+
+    def __init__(self, directory: str | Path, quality: int = 90, keep: int = 0):
         self.dir = Path(directory)
         self.quality = quality
+        self.keep = int(keep)
         self.name = f"snapshots:{self.dir}"
+        self.pruned = 0
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SinkError(f"snapshot folder {self.dir}: cannot create it ({exc.strerror}). "
                             "Fix: choose a writable folder with --snapshots") from exc
+        self._kept = deque(sorted(p.name for p in self.dir.iterdir() if _SNAPSHOT_FILE.match(p.name)))
 
     def path_for(self, event: dict) -> Path:
         """Where the snapshot goes: the event's own ``snapshot`` file name if set, else ``snapshot_name``,
@@ -82,4 +95,17 @@ class SnapshotSink(Sink):
         ok, jpeg = cv2.imencode(".jpg", annotate(frame, event), [cv2.IMWRITE_JPEG_QUALITY, self.quality])
         if not ok:
             raise SinkError(f"could not JPEG-encode the snapshot (frame {frame.shape} {frame.dtype})")
-        atomic_write_bytes(self.path_for(event), jpeg.tobytes())
+        path = self.path_for(event)
+        atomic_write_bytes(path, jpeg.tobytes())
+        if _SNAPSHOT_FILE.match(path.name) and path.name not in self._kept:
+            self._kept.append(path.name)
+        self._prune()
+
+    def _prune(self) -> None:
+        while self.keep > 0 and len(self._kept) > self.keep:
+            oldest = self._kept.popleft()
+            try:
+                (self.dir / oldest).unlink()
+                self.pruned += 1
+            except FileNotFoundError:  # removed by hand meanwhile: nothing to do
+                pass
