@@ -12,6 +12,7 @@ from export.metadata import read_metadata
 from runtime.bundle import Bundle
 from runtime.contract import InputContract
 from runtime.fsutil import sha256_file
+from tests.fixtures.export_fixtures import TINY_CALIBRATION_SIZE
 
 ALL = ["tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8", "onnx-fp32", "onnx-int8", "onnx-fp16"]
 GATE_METRICS = {"top1", "top1_drop", "per_class_recall", "recall_drop", "agreement", "mean_abs_dprob",
@@ -86,7 +87,7 @@ def test_report_has_one_row_per_artifact_and_a_confusion_matrix_each(tiny_bundle
 def test_bundle_files_labels_config_provenance_and_latest_link(tiny_bundle, doc):
     assert (tiny_bundle / "labels.txt").read_text().split() == doc["labels"]
     config = json.loads((tiny_bundle / "export_config.json").read_text())
-    assert config["int8"]["calibration_size"] == 48 and config["keep_going"] is True
+    assert config["int8"]["calibration_size"] == TINY_CALIBRATION_SIZE and config["keep_going"] is True
     prov = doc["provenance"]
     assert prov["run"] and prov["config_hash"] and "onnxruntime" in prov["export_versions"]
     assert (tiny_bundle.parent / "latest").resolve() == tiny_bundle.resolve()
