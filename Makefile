@@ -48,6 +48,7 @@ bench: setup
 	$(PY) -m benchmarks.head_epoch_cost
 	$(PY) -m benchmarks.int8_vs_fp32
 	$(PY) -m benchmarks.runtime_overhead
+	$(PY) -m benchmarks.preprocess_paths
 	$(PY) -m benchmarks.cold_start
 	$(PY) -m benchmarks.footprint
 

@@ -2,12 +2,13 @@
 
 For a non-integer scale factor (640x480 -> 224x224 is 2.86 x 2.14) OpenCV's area resize takes a
 generic path that it splits into parallel stripes by *output* size (one stripe per 64 Ki output
-pixels), so a model-sized output runs on one core: ~1 ms for a VGA frame, as much as a small
-model's whole inference. Area resizing is separable and each output row reads a fixed band of
-input rows, so the frame can be cut into horizontal bands at output rows whose source edge falls
-on a whole input row (``m * H / h`` an integer). Each band then has exactly the same scale factor
-as the whole frame (OpenCV's weight tables depend only on it), so resizing the bands separately,
-one per core, writes exactly the pixels of a single ``cv2.resize`` call (a test pins that).
+pixels), so a model-sized output runs on one core: ~2 ms for a VGA frame on the 2-core dev machine,
+more than a small model's whole inference. Area resizing is separable and each output row reads a
+fixed band of input rows, so the frame can be cut into horizontal bands at output rows whose
+source edge falls on a whole input row (``m * H / h`` an integer). Each band then has exactly the
+same scale factor as the whole frame (OpenCV's weight tables depend only on it), so resizing the
+bands separately, one per core, writes exactly the pixels of a single ``cv2.resize`` call (a test
+pins that).
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ def _bands_for(image: np.ndarray, width: int, height: int) -> int:
 def resize_area(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """``cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)``, on several cores."""
     bands = _bands_for(image, width, height)
-    edges = band_edges(image.shape[0], height, bands) if bands > 1 else [0, height]
-    if len(edges) == 2:
+    edges = band_edges(image.shape[0], height, bands)
+    if len(edges) == 2:  # one band: a plain call
         return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
     src_h = image.shape[0]
     out = np.empty((height, width) + image.shape[2:], dtype=image.dtype)
