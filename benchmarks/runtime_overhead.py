@@ -12,7 +12,8 @@ Reported: ``frame / invoke`` (the issue's bound: <= 1.15) and ``frame / (prepare
 (what the loop adds beyond the two unavoidable steps). Artifacts: the demo bundle's int8 and fp32
 TFLite (``--bundle``, default ``bundles/latest``; if absent, a MobileNetV2 0.35 at ``--demo-size``
 is built) and a MobileNetV2 1.0 at 224 px built here, each with 640x480 camera frames, 320x240
-frames (a camera asked for less) and frames already at the model's size (no resize). Built
+frames (a camera asked for less) and frames already at the model's size (no resize: what
+``--camera-resize`` gets from a Pi ISP or Jetson VIC, marked ``*`` in the table). Built
 models use random weights (latency does not depend on weight values); int8 calibration uses
 synthetic part images.
 """
@@ -127,7 +128,8 @@ def measure(bundle: Bundle, name: str, frame_shape: tuple[int, int] | None, thre
         engine.run_one(model_input)
     med = {k: v["median_of_rounds_ms"] for k, v in timings.items()}
     low = {k: v["min"] for k, v in timings.items()}  # least disturbed call: robust on a busy machine
-    return {"artifact": name, "model_px": contract.height, "frame": f"{shape[1]}x{shape[0]}",
+    label = f"{shape[1]}x{shape[0]}" + ("" if frame_shape else "*")
+    return {"artifact": name, "model_px": contract.height, "frame": label,
             "threads": engine.threads, "median_ms": med, "min_ms": low,
             "frame_over_invoke": med["frame"] / med["invoke"],
             "frame_over_invoke_min": low["frame"] / low["invoke"],
@@ -181,7 +183,8 @@ def print_table(rows: list[dict], models: list[str]) -> None:
         print(f"{r['artifact']:12s} {r['model_px']:5d} {r['frame']:>8s} {m['invoke']:8.3f} {m['infer']:8.3f} "
               f"{m['prepare']:8.3f} {m['frame']:8.3f}  {r['frame_over_invoke']:12.2f} "
               f"{r['frame_over_invoke_min']:11.2f} {r['frame_over_prepare_plus_invoke']:16.2f}")
-    print("(ms, median of interleaved rounds; min-based: fastest call of each; bound: frame/invoke <= 1.15)")
+    print("(ms, median of interleaved rounds; min-based: fastest call of each; bound: frame/invoke <= 1.15;\n"
+          " *: frames at the model's size, as --camera-resize delivers them)")
 
 
 if __name__ == "__main__":

@@ -68,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--width", type=int, help="capture width asked of a camera")
     g.add_argument("--height", type=int, help="capture height asked of a camera")
     g.add_argument("--fps", type=float, help="capture rate asked of a camera / replay rate")
+    resize = g.add_mutually_exclusive_group()
+    resize.add_argument("--camera-resize", dest="camera_resize", action="store_true",
+                        help="the camera's hardware crops the ROI and scales frames to the model's input "
+                             "(picamera2: Pi ISP, csi://N: Jetson VIC); the CPU does not resize")
+    resize.add_argument("--no-camera-resize", dest="camera_resize", action="store_false",
+                        help="resize on the CPU (needed to use a USB camera with a profile that sets "
+                             "camera_resize)")
     g.add_argument("--no-reconnect", dest="reconnect", action="store_false",
                    help="end the run when a live source is lost instead of reopening it")
     g = p.add_argument_group("outputs")

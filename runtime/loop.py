@@ -20,6 +20,7 @@ import sys
 import threading
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from runtime.fsutil import atomic_write_json
 from runtime.preprocess import prepare_bgr
 from runtime.runner import RunSummary, Stopper, drive, handle_signals, summarize
 from runtime.settings import CameraConfig
+from runtime.sources.camera_resize import CameraResize
 from runtime.stats import RunStats
 
 Emit = Callable[[dict, "np.ndarray | None"], None]
@@ -171,6 +173,18 @@ def snapshot_paths(folder: str | None) -> Callable[[dict], str] | None:
     return lambda event: str(Path(folder) / snapshot_name(event))
 
 
+def capture_geometry(contract: InputContract,
+                     camera_resize: bool) -> tuple[InputContract, CameraResize | None]:
+    """The contract the loop applies, and what to ask of the camera's hardware (``--camera-resize``).
+
+    With camera-side resizing the frames arrive already cropped to the ROI and at the model's
+    size, so the loop must not crop again: its contract drops the ROI and its resize is a no-op.
+    """
+    if not camera_resize:
+        return contract, None
+    return replace(contract, roi=None), CameraResize.for_contract(contract)
+
+
 def run_config(config: CameraConfig, *, bundle: Bundle | None = None, source=None,
                stop: threading.Event | None = None, log: Callable[[str], None] | None = None,
                profile: str | None = None) -> RunSummary:
@@ -192,19 +206,22 @@ def run_config(config: CameraConfig, *, bundle: Bundle | None = None, source=Non
                                                  threads=config.threads, **options))
         dispatcher = open_sinks(config)
         stack.callback(dispatcher.close, config.drain_timeout)
+        contract, resize = capture_geometry(bundle.contract, config.camera_resize)
         if source is None:
             source = open_source(config.source, realtime=config.realtime, width=config.width,
-                                 height=config.height, fps=config.fps, reconnect=config.reconnect)
+                                 height=config.height, fps=config.fps, reconnect=config.reconnect,
+                                 camera_resize=resize)
         stack.enter_context(source)
         described = engine.describe()
         config.save(Path(config.events).with_suffix(".config.json"),
                     {"artifact_used": artifact.name, "artifact_sha256": artifact.sha256,
                      "engine": described, "profile": profile, "started": now_iso()})
-        loop = FrameLoop(engine, bundle.contract, decider, KofN(config.k, config.n), dispatcher.emit,
+        loop = FrameLoop(engine, contract, decider, KofN(config.k, config.n), dispatcher.emit,
                          RunStats(), context={"source": config.source, "artifact": artifact.name},
                          snapshot_path=snapshot_paths(config.snapshots))
         log(f"[start] {artifact.name} on {described.get('backend')} ({described.get('threads')} threads), "
-            f"source {config.source}, k={config.k} of n={config.n}, events -> {config.events}")
+            f"source {config.source}{' (camera-side resize)' if resize else ''}, "
+            f"k={config.k} of n={config.n}, events -> {config.events}")
         reason = drive(loop, source, dispatcher, config, stopper=stopper, stop=stop, log=log)
     summary = summarize(loop, source, dispatcher, reason, artifact.name, described)
     atomic_write_json(Path(config.events).with_suffix(".summary.json"), summary.to_dict())

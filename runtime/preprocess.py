@@ -13,15 +13,22 @@ from runtime.area_resize import resize_area
 from runtime.contract import InputContract
 
 
+def roi_pixels(roi: tuple[float, float, float, float], width: int, height: int) -> tuple[int, int, int, int]:
+    """A fractional ROI as pixel edges ``(left, top, right, bottom)`` of a ``width`` x ``height`` image.
+
+    The one rounding rule for a crop, whether the CPU cuts it from a frame or a camera's
+    hardware cuts it from the sensor image (``--camera-resize``); never an empty crop.
+    """
+    x0, y0, x1, y1 = roi
+    c0, r0 = int(round(x0 * width)), int(round(y0 * height))
+    return c0, r0, max(c0 + 1, int(round(x1 * width))), max(r0 + 1, int(round(y1 * height)))
+
+
 def crop_roi(image: np.ndarray, contract: InputContract) -> np.ndarray:
     """Crop the contract's region of interest (fractions of the frame); no-op without one."""
     if contract.roi is None:
         return image
-    h, w = image.shape[:2]
-    x0, y0, x1, y1 = contract.roi
-    # Round outward-in consistently and never produce an empty crop.
-    c0, r0 = int(round(x0 * w)), int(round(y0 * h))
-    c1, r1 = max(c0 + 1, int(round(x1 * w))), max(r0 + 1, int(round(y1 * h)))
+    c0, r0, c1, r1 = roi_pixels(contract.roi, image.shape[1], image.shape[0])
     return image[r0:r1, c0:c1]
 
 

@@ -46,6 +46,9 @@ class CameraConfig:
     width: int | None = None  # capture size asked of a live camera
     height: int | None = None
     fps: float | None = None
+    # The camera's hardware (Pi ISP, Jetson VIC) crops the ROI and scales to the model's input,
+    # so the CPU does not resize (picamera2 and csi:// sources; see runtime.sources.camera_resize).
+    camera_resize: bool = False
     reconnect: bool = True  # reopen a live source that disconnects, with backoff
     events: str = "events/events.jsonl"  # append-only, fsync'd event log
     snapshots: str | None = "events/snapshots"  # JPEGs of flagged parts; None: no snapshots

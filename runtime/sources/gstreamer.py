@@ -10,6 +10,7 @@ from functools import lru_cache
 import cv2
 
 from runtime.sources.base import SourceError
+from runtime.sources.camera_resize import CameraResize
 
 # The appsink settings that make a pipeline behave like a latest-frame camera: never queue old
 # buffers (drop=true max-buffers=1) and never wait for the clock (sync=false).
@@ -53,6 +54,7 @@ class CsiCamera:
     height: int = 720
     fps: float = 30.0
     flip_method: int = 0  # nvvidconv flip-method: 0 none, 2 rotate 180 (a camera mounted upside down)
+    resize: CameraResize | None = None  # --camera-resize: the VIC crops the ROI and scales to this size
 
     def pipeline(self) -> str:
         """The GStreamer pipeline: NV12 in NVMM memory, converted to BGR for OpenCV, newest frame only."""
@@ -60,6 +62,25 @@ class CsiCamera:
             f"nvarguscamerasrc sensor-id={self.sensor_id} ! "
             f"video/x-raw(memory:NVMM), width=(int){self.width}, height=(int){self.height}, "
             f"format=(string)NV12, framerate=(fraction){_fraction(self.fps)} ! "
-            f"nvvidconv flip-method={self.flip_method} ! video/x-raw, format=(string)BGRx ! "
+            f"nvvidconv flip-method={self.flip_method}{self._crop()} ! "
+            f"video/x-raw{self._size()}, format=(string)BGRx ! "
             f"videoconvert ! video/x-raw, format=(string)BGR ! {APPSINK}"
         )
+
+    def _crop(self) -> str:
+        # nvvidconv's left/right/top/bottom are the crop rectangle's edges in input pixels; the
+        # input is the unflipped sensor image, so with a flip-method the ROI would be mirrored.
+        edges = self.resize.crop_edges(self.width, self.height) if self.resize else None
+        if edges is None:
+            return ""
+        if self.flip_method:
+            raise SourceError(f"csi://{self.sensor_id}: --camera-resize with an ROI needs flip-method 0 "
+                              f"(got {self.flip_method}). Fix: mount the camera upright, or drop "
+                              "--camera-resize so the CPU crops the flipped frame")
+        left, top, right, bottom = edges
+        return f" left={left} right={right} top={top} bottom={bottom}"
+
+    def _size(self) -> str:
+        if self.resize is None:
+            return ""
+        return f", width=(int){self.resize.width}, height=(int){self.resize.height}"

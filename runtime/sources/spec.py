@@ -8,6 +8,7 @@ from pathlib import Path
 
 from runtime.image_io import is_image_path
 from runtime.sources.base import FrameSource, SourceError
+from runtime.sources.camera_resize import CameraResize, refuse
 from runtime.sources.latest import ReconnectPolicy
 
 ACCEPTED_FORMS = """accepted --source forms:
@@ -24,25 +25,30 @@ _SCHEMES = (*_STREAM_SCHEMES, "csi", "picamera2", "file")
 
 
 def open_source(spec: str, *, realtime: bool = False, width: int | None = None, height: int | None = None,
-                fps: float | None = None, reconnect: bool = True,
-                policy: ReconnectPolicy | None = None) -> FrameSource:
+                fps: float | None = None, reconnect: bool = True, policy: ReconnectPolicy | None = None,
+                camera_resize: CameraResize | None = None) -> FrameSource:
     """The frame source for ``spec`` (not opened yet: use it as a context manager).
 
     ``realtime``/``fps`` pace file and folder replay; ``width``/``height``/``fps`` request a camera
-    mode; ``reconnect``/``policy`` govern how live sources recover from a lost device.
+    mode; ``reconnect``/``policy`` govern how live sources recover from a lost device;
+    ``camera_resize`` asks the camera's hardware for model-sized frames (picamera2, csi:// only).
     Raises :class:`SourceError` naming what was given and the accepted forms.
     """
     spec = str(spec).strip()
     live = {"width": width, "height": height, "fps": fps, "reconnect": reconnect, "policy": policy}
     if not spec:
         raise SourceError(f"empty --source\n{ACCEPTED_FORMS}")
+    scheme = _scheme(spec)
+    if spec.lower() == "picamera2" or scheme in ("csi", "picamera2"):
+        live["camera_resize"] = camera_resize
+    elif camera_resize is not None:
+        raise refuse(spec)
     if spec.isdigit() or spec.startswith("/dev/"):
         from runtime.sources.capture import v4l2_source
 
         return v4l2_source(int(spec) if spec.isdigit() else spec, **live)
     if " ! " in spec:
         return _pipeline(spec, reconnect, policy)
-    scheme = _scheme(spec)
     if scheme is not None:
         return _from_url(spec, scheme, realtime=realtime, **live)
     if spec.lower() == "picamera2":
@@ -79,11 +85,11 @@ def _camera_number(spec: str, text: str) -> int:
     return int(text)
 
 
-def _csi(spec: str, rest: str, *, width, height, fps, reconnect, policy) -> FrameSource:
+def _csi(spec: str, rest: str, *, width, height, fps, reconnect, policy, camera_resize) -> FrameSource:
     from runtime.sources.gstreamer import CsiCamera, require_gstreamer
 
     mode = {k: v for k, v in (("width", width), ("height", height), ("fps", fps)) if v}
-    camera = CsiCamera(sensor_id=_camera_number(spec, rest), **mode)
+    camera = CsiCamera(sensor_id=_camera_number(spec, rest), resize=camera_resize, **mode)
     require_gstreamer(spec)
     return _pipeline(camera.pipeline(), reconnect, policy, description=spec, checked=True)
 
