@@ -161,7 +161,8 @@ def open_sinks(config: CameraConfig):
     sinks = [make_sink(f"jsonl:{config.events}")]
     if config.snapshots:
         sinks.append(SnapshotSink(config.snapshots, keep=config.snapshots_keep))
-    return SinkDispatcher(sinks + [make_sink(s) for s in config.sinks], queue_size=config.queue_size)
+    extra = [make_sink(s, snapshots_keep=config.snapshots_keep) for s in config.sinks]
+    return SinkDispatcher(sinks + extra, queue_size=config.queue_size)
 
 
 def snapshot_paths(folder: str | None) -> Callable[[dict], str] | None:

@@ -228,9 +228,24 @@ def test_duplicate_sink_names_are_kept_apart_in_stats():
 
 
 # -- make_sink ------------------------------------------------------------------------------------
+def test_extra_snapshot_sink_is_bounded_like_the_snapshots_flag(tmp_path):
+    from runtime.loop import open_sinks
+    from runtime.settings import CameraConfig
+
+    config = CameraConfig(events=str(tmp_path / "e.jsonl"), snapshots=str(tmp_path / "a"),
+                          sinks=[f"snapshots:{tmp_path / 'b'}"], snapshots_keep=3)
+    dispatcher = open_sinks(config)
+    try:
+        keeps = [lane.sink.keep for lane in dispatcher._lanes if isinstance(lane.sink, SnapshotSink)]
+    finally:
+        dispatcher.close()
+    assert keeps == [3, 3]
+
+
 def test_make_sink_builds_each_kind(tmp_path):
     assert isinstance(make_sink(f"jsonl:{tmp_path / 'e.jsonl'}"), JsonlSink)
     assert isinstance(make_sink(f"snapshots:{tmp_path / 's'}"), SnapshotSink)
+    assert make_sink(f"snapshots:{tmp_path / 's'}", snapshots_keep=7).keep == 7
     assert isinstance(make_sink("stdout"), StdoutSink)
     hook = make_sink("webhook:http://127.0.0.1:9/hook?token=abc")
     assert isinstance(hook, WebhookSink) and hook.url.endswith("token=abc") and "abc" not in hook.name

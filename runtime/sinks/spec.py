@@ -8,7 +8,7 @@ from runtime.sinks.base import Sink, SinkError
 
 SINK_FORMS = """accepted sink forms:
   jsonl:PATH                       append-only, fsynced JSONL event log
-  snapshots:DIR                    annotated JPEG of each flagged frame
+  snapshots:DIR                    annotated JPEG of each flagged frame (newest --snapshots-keep kept)
   stdout                           one line per event
   webhook:URL, http(s)://...       POST JSON, retried with backoff
   mqtt://[user:pass@]host[:port]/topic[?qos=N] (mqtts:// for TLS; needs paho-mqtt)
@@ -17,8 +17,11 @@ SINK_FORMS = """accepted sink forms:
 _PREFIXES = ("jsonl", "snapshots", "stdout", "webhook", "mqtt", "mqtts", "gpio", "http", "https")
 
 
-def make_sink(spec: str) -> Sink:
-    """Create the sink named by ``spec`` (see :data:`SINK_FORMS`); :class:`SinkError` if unknown."""
+def make_sink(spec: str, *, snapshots_keep: int = 0) -> Sink:
+    """Create the sink named by ``spec`` (see :data:`SINK_FORMS`); :class:`SinkError` if unknown.
+
+    ``snapshots_keep`` bounds a ``snapshots:DIR`` folder like ``--snapshots`` (0 keeps all).
+    """
     spec = spec.strip()
     kind, _, arg = spec.partition(":")
     kind = kind.lower()
@@ -41,7 +44,7 @@ def make_sink(spec: str) -> Sink:
     if kind == "snapshots":
         from runtime.sinks.snapshots import SnapshotSink
 
-        return SnapshotSink(_need(arg, spec, "snapshots:DIR"))
+        return SnapshotSink(_need(arg, spec, "snapshots:DIR"), keep=snapshots_keep)
     if kind == "gpio":
         from runtime.sinks.gpio import GpioSink
 
