@@ -36,11 +36,11 @@ def draw_overlay(frame: np.ndarray, label: str, score: float, flagged: bool, fps
                  latency_ms: float | None, active: bool) -> np.ndarray:
     """A copy of ``frame`` (BGR) with the verdict and live figures drawn in the top-left corner."""
     out = frame.copy()
-    scale = max(0.4, out.shape[1] / 900)
-    thick = max(1, int(round(scale * 2)))
     lines = [(f"{'DEFECT' if flagged else 'ok'}: {label} {score:.2f}", _RED if flagged else _GREEN),
              (f"{fps:.1f} fps" if fps else "- fps", _WHITE),
              (f"{latency_ms:.1f} ms" if latency_ms is not None else "- ms", _WHITE)]
+    scale = _text_scale([t for t, _ in lines], out.shape[1])
+    thick = max(1, int(round(scale * 2)))
     y = 0
     for text, color in lines:
         (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
@@ -50,6 +50,13 @@ def draw_overlay(frame: np.ndarray, label: str, score: float, flagged: bool, fps
     if active:  # an open defect event: frame the picture in red
         cv2.rectangle(out, (0, 0), (out.shape[1] - 1, out.shape[0] - 1), _RED, 2 * thick)
     return out
+
+
+def _text_scale(lines: list[str], width: int) -> float:
+    """Text readable on a large frame, and never wider than a small one (a 240-px part crop)."""
+    scale = max(0.4, width / 900)
+    widest = max(cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, 1.0, 2)[0][0] for t in lines)
+    return min(scale, (width - 16) / widest)
 
 
 class Window:

@@ -72,6 +72,14 @@ def test_overlay_draws_on_a_copy():
     assert not np.array_equal(ok[:60], bad[:60])
 
 
+def test_overlay_text_fits_a_small_frame():
+    frame = np.full((96, 96, 3), 255, np.uint8)  # the demo conveyor video's frame size
+    out = draw_overlay(frame, "defect", 1.0, True, 10.0, 1.5, active=False)
+    text_rows = out[:30]
+    assert (text_rows[:, -4:] == 255).all()  # the label box ends inside the frame, score included
+    assert (text_rows[:, :80] == 0).all(axis=-1).any()  # and is still drawn
+
+
 def test_gui_detection_matches_this_opencv_build():
     import cv2
 
