@@ -39,8 +39,7 @@ def draw_overlay(frame: np.ndarray, label: str, score: float, flagged: bool, fps
     lines = [(f"{'DEFECT' if flagged else 'ok'}: {label} {score:.2f}", _RED if flagged else _GREEN),
              (f"{fps:.1f} fps" if fps else "- fps", _WHITE),
              (f"{latency_ms:.1f} ms" if latency_ms is not None else "- ms", _WHITE)]
-    scale = _text_scale([t for t, _ in lines], out.shape[1])
-    thick = max(1, int(round(scale * 2)))
+    scale, thick = _text_size([t for t, _ in lines], out.shape[1])
     y = 0
     for text, color in lines:
         (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
@@ -52,11 +51,16 @@ def draw_overlay(frame: np.ndarray, label: str, score: float, flagged: bool, fps
     return out
 
 
-def _text_scale(lines: list[str], width: int) -> float:
-    """Text readable on a large frame, and never wider than a small one (a 240-px part crop)."""
+def _text_size(lines: list[str], width: int) -> tuple[float, int]:
+    """Font scale and stroke: readable on a large frame, never wider than a small one (96 px)."""
     scale = max(0.4, width / 900)
-    widest = max(cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, 1.0, 2)[0][0] for t in lines)
-    return min(scale, (width - 16) / widest)
+    for _ in range(4):  # text width is not linear in the scale (the stroke): measure again
+        thick = max(1, int(round(scale * 2)))
+        widest = max(cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)[0][0] for t in lines)
+        if widest + 16 <= width:  # the boxes span 4 .. 12 + text width
+            break
+        scale *= (width - 16) / widest
+    return scale, thick
 
 
 class Window:
