@@ -197,6 +197,11 @@ def run_config(config: CameraConfig, *, bundle: Bundle | None = None, source=Non
     artifact = choose_artifact(bundle, config)
     decider = bundle.decider(artifact, config.thresholds)
     options = {"providers": config.providers} if config.providers else {}
+    contract, resize = capture_geometry(bundle.contract, config.camera_resize)
+    if source is None:  # built, not opened, before the model loads: a bad --source fails at once
+        source = open_source(config.source, realtime=config.realtime, width=config.width,
+                             height=config.height, fps=config.fps, reconnect=config.reconnect,
+                             camera_resize=resize)
     stopper = Stopper()
     with ExitStack() as stack:
         # Exit order matters: the source stops first, then the sinks drain and flush, and the
@@ -207,11 +212,6 @@ def run_config(config: CameraConfig, *, bundle: Bundle | None = None, source=Non
                                                  threads=config.threads, **options))
         dispatcher = open_sinks(config)
         stack.callback(dispatcher.close, config.drain_timeout)
-        contract, resize = capture_geometry(bundle.contract, config.camera_resize)
-        if source is None:
-            source = open_source(config.source, realtime=config.realtime, width=config.width,
-                                 height=config.height, fps=config.fps, reconnect=config.reconnect,
-                                 camera_resize=resize)
         stack.enter_context(source)
         described = engine.describe()
         config.save(Path(config.events).with_suffix(".config.json"),

@@ -198,6 +198,17 @@ def test_unusable_requests_fail_before_anything_runs(tiny_bundle, part_frames, t
         run(tiny_bundle, "/no/such/video.mp4", events=str(tmp_path / "e.jsonl"), **quiet())
 
 
+def test_a_bad_source_fails_before_the_model_loads_and_writes_nothing(tiny_bundle, tmp_path):
+    video = tmp_path / "line.mp4"
+    video.write_bytes(b"not checked: the spec is refused first")
+    for source, settings in (("/no/such/video.mp4", {}), ("rstp://cam/stream", {}),
+                             (str(video), {"camera_resize": True})):
+        with pytest.raises(EdgeFlagError):
+            run(tiny_bundle, source, events=str(tmp_path / "events" / "e.jsonl"),
+                snapshots=str(tmp_path / "events" / "snaps"), **settings, **quiet())
+    assert not (tmp_path / "events").exists()  # no empty log, no snapshot folder
+
+
 def test_rejected_artifacts_need_allow_rejected(tiny_bundle, tmp_path):
     bundle_dir = tmp_path / "b"
     shutil.copytree(tiny_bundle, bundle_dir)
