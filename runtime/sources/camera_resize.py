@@ -1,6 +1,6 @@
 """Camera-side resizing (``--camera-resize``): the camera's own hardware delivers model-sized frames.
 
-Resizing a 640x480 frame to 224x224 on the CPU costs 1.3 ms on two cores, a quarter of a
+Resizing a 640x480 frame to 224x224 on the CPU costs 1.3 ms on two cores, a fifth to a quarter of a
 MobileNetV2 inference (``python -m benchmarks.preprocess_paths``), and it is what keeps the loop
 above 1.15x the bare invoke (``python -m benchmarks.runtime_overhead``). The Raspberry Pi ISP
 (through Picamera2) and the Jetson VIC (through ``nvvidconv``) can crop and scale for free, so
