@@ -11,6 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from runtime.rates import needed_for_rate, needed_rate, rate_of
+
+# The false-alarm rate on good parts that export's thresholds aim for unless told otherwise.
+DEFAULT_TARGET_FALSE_ALARM_RATE = 0.01
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -70,7 +75,8 @@ def _threshold_for_class(ok_scores: np.ndarray, pos_scores: np.ndarray, budget: 
 
 
 def choose_thresholds(probs: np.ndarray, y: np.ndarray, labels: list[str], ok_label: str,
-                      target_false_alarm_rate: float = 0.01) -> tuple[dict[str, float], dict]:
+                      target_false_alarm_rate: float = DEFAULT_TARGET_FALSE_ALARM_RATE,
+                      ) -> tuple[dict[str, float], dict]:
     """Per-class thresholds from validation probabilities.
 
     The false-alarm budget is split evenly over the defect classes, so the union bound keeps the
@@ -91,5 +97,27 @@ def choose_thresholds(probs: np.ndarray, y: np.ndarray, labels: list[str], ok_la
         "target_false_alarm_rate": target_false_alarm_rate,
         "val_false_alarm_rate": float(flagged[y == ok].mean()) if (y == ok).any() else 0.0,
         "val_defect_recall": float(flagged[y != ok].mean()) if (y != ok).any() else None,
+        "val_false_alarms": rate_of(flagged[y == ok]),
+        "val_defects_caught": rate_of(flagged[y != ok]),
     }
     return thresholds, details
+
+
+def small_split_warning(n_ok: int, target_false_alarm_rate: float, ok_label: str = "ok",
+                        split: str = "validation") -> str | None:
+    """Words for a split with too few good parts for the false-alarm target, else ``None``.
+
+    A false-alarm target ``p`` cannot be shown on fewer than about ``3/p`` good parts: even with no
+    false alarm at all, the 95% upper bound of the rate stays above ``p`` (the rule of three).
+    ``split`` is ``validation`` (where thresholds are placed) or ``test`` (where they are checked).
+    """
+    need = needed_for_rate(target_false_alarm_rate)
+    if n_ok >= need:
+        return None
+    use, flag = ("placed", "--val-fraction") if split == "validation" else ("checked", "--test-fraction")
+    return (f"the {split} split has {n_ok} {ok_label!r} images, but a {target_false_alarm_rate:.1%} "
+            f"false-alarm threshold needs at least {need} to be {use} (with fewer, even zero false alarms "
+            f"leave the true rate possibly above the target): expect more false alarms on the line than "
+            f"the report shows. Fix: add good photos (about {need - n_ok} more in {split}), raise "
+            f"{flag} when training, or export with a looser --target-false-alarm-rate (at least "
+            f"{needed_rate(n_ok):.1%} for {n_ok} images)")
