@@ -17,7 +17,7 @@ Precedence: defaults < --config file (TOML/JSON, same layout as ExportConfig) < 
 
 
 def _parser() -> argparse.ArgumentParser:
-    from export.config import ExportConfig
+    from export.config import AGREEMENT_BOUNDS, ExportConfig
 
     d = ExportConfig()  # shown in --help only; flags default to None so a config file can win
     p = argparse.ArgumentParser(prog="python -m export", epilog=_EPILOG,
@@ -43,6 +43,12 @@ def _parser() -> argparse.ArgumentParser:
       help=f"gate: argmax agreement floor for fp32/fp16, percent (default: {g.min_agreement_fp})")
     a("--min-agreement-quant", type=float,
       help=f"gate: agreement floor for int8/dynamic, percent (default: {g.min_agreement_quant})")
+    a("--tie-tolerance", type=float,
+      help=f"gate: outputs within this of the reference's (every class) count as the same class; an "
+           f"argmax flip there is a float tie (default: {g.tie_tolerance})")
+    a("--agreement-bound", choices=AGREEMENT_BOUNDS,
+      help="gate: compare agreement with its floor by the point value, or by the lower end of its 95%% "
+           f"interval (stricter; needs hundreds of test images) (default: {g.agreement_bound})")
     a("--target-false-alarm-rate", type=float,
       help=f"false-alarm rate the val-chosen thresholds aim for (default: {d.target_false_alarm_rate})")
     a("--keep-going", action="store_true", default=None,
@@ -79,7 +85,8 @@ def _options(pairs: list[str]) -> dict:
 def cli_values(args: argparse.Namespace) -> dict:
     """Flags the user gave, in ExportConfig's nested layout."""
     groups = {"int8": ("calibration_size", "calibration_method"),
-              "gate": ("max_top1_drop", "max_recall_drop", "min_agreement_fp", "min_agreement_quant")}
+              "gate": ("max_top1_drop", "max_recall_drop", "min_agreement_fp", "min_agreement_quant",
+                       "tie_tolerance", "agreement_bound")}
     nested = {k for keys in groups.values() for k in keys}
     values: dict = {k: v for k, v in vars(args).items()
                     if v is not None and k not in nested | {"list", "config", "option", "verbose"}}

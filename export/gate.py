@@ -3,6 +3,8 @@
 Pure functions over arrays, so they are easy to test; ``export.evaluate`` produces the arrays by
 running each artifact through the runtime's own backends. Accuracies and recalls are fractions
 (0..1); drops are percentage points (the unit of the limits); agreement limits are percent.
+Each rate has a sibling ``<name>_ci`` with its count (k of n) and 95% Wilson interval
+(``runtime.rates``): a few hundred test images cannot pin a rate down to the point value.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from export.config import GatePolicy
+from runtime.rates import rate_of
 
 _EPS = 1e-9  # keep 1.0000000001-point drops from failing a 1.0-point limit
 
@@ -26,30 +29,64 @@ def per_class_recall(pred: np.ndarray, y: np.ndarray, labels: list[str]) -> dict
     return {c: (float(np.mean(pred[y == i] == i)) if np.any(y == i) else None) for i, c in enumerate(labels)}
 
 
-def classification_summary(probs: np.ndarray, y: np.ndarray, labels: list[str]) -> dict:
-    """Top-1, per-class recall and confusion matrix of one set of predictions."""
-    pred = probs.argmax(axis=1)
-    return {"top1": float(np.mean(pred == y)), "per_class_recall": per_class_recall(pred, y, labels),
+def _summary(pred: np.ndarray, y: np.ndarray, labels: list[str]) -> dict:
+    return {"top1": float(np.mean(pred == y)), "top1_ci": rate_of(pred == y),
+            "per_class_recall": per_class_recall(pred, y, labels),
+            "per_class_recall_ci": {c: rate_of(pred[y == i] == i)
+                                    for i, c in enumerate(labels) if np.any(y == i)},
             "confusion_matrix": confusion_matrix(pred, y, len(labels)), "n": int(len(y))}
 
 
-def gate_metrics(probs: np.ndarray, ref_probs: np.ndarray, y: np.ndarray, labels: list[str]) -> dict:
-    """Every gate number of one artifact against the reference on the same images."""
-    mine = classification_summary(probs, y, labels)
+def classification_summary(probs: np.ndarray, y: np.ndarray, labels: list[str]) -> dict:
+    """Top-1 and per-class recall (each with its count and 95% interval), and the confusion matrix."""
+    return _summary(probs.argmax(axis=1), y, labels)
+
+
+def resolve_ties(probs: np.ndarray, ref_probs: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+    """The artifact's predicted classes, and a mask of the images settled as ties.
+
+    Where every class probability is within ``tolerance`` of the reference's, the outputs are the same
+    numbers up to float rounding and any argmax difference is a tie broken by the CPU's kernels, not a
+    disagreement: the artifact gets the reference's class there. Any larger difference stands.
+    """
+    pred, ref_pred = probs.argmax(axis=1), ref_probs.argmax(axis=1)
+    close = np.abs(probs.astype(np.float64) - ref_probs.astype(np.float64)).max(axis=1) <= tolerance
+    ties = close & (pred != ref_pred)
+    return np.where(ties, ref_pred, pred), ties
+
+
+def gate_metrics(probs: np.ndarray, ref_probs: np.ndarray, y: np.ndarray, labels: list[str],
+                 tie_tolerance: float = 0.0) -> dict:
+    """Every gate number of one artifact against the reference on the same images.
+
+    Argmax differences on images whose outputs match within ``tie_tolerance`` are ties (see
+    :func:`resolve_ties`); how many were settled so is reported as ``ties``.
+    """
+    pred, ties = resolve_ties(probs, ref_probs, tie_tolerance)
+    mine = _summary(pred, y, labels)
     ref = classification_summary(ref_probs, y, labels)
     recall_drop = {c: round((ref["per_class_recall"][c] - r) * 100, 6)
                    for c, r in mine["per_class_recall"].items() if r is not None}
-    diff = np.abs(probs.astype(np.float64) - ref_probs.astype(np.float64))
+    finite = np.isfinite(probs).all(axis=1)
+    diff = np.abs(probs.astype(np.float64) - ref_probs.astype(np.float64))[finite]
+    agree = pred == ref_probs.argmax(1)
     return {**mine,
             "top1_drop": round((ref["top1"] - mine["top1"]) * 100, 6),
             "recall_drop": recall_drop,
-            "agreement": float(np.mean(probs.argmax(1) == ref_probs.argmax(1))),
-            "mean_abs_dprob": float(diff.mean()), "max_abs_dprob": float(diff.max())}
+            "agreement": float(np.mean(agree)), "agreement_ci": rate_of(agree),
+            "ties": int(ties.sum()), "tie_tolerance": tie_tolerance,
+            "non_finite": int((~finite).sum()),  # NaN/inf outputs: argmax of them means nothing
+            "mean_abs_dprob": float(diff.mean()) if diff.size else None,
+            "max_abs_dprob": float(diff.max()) if diff.size else None}
 
 
 def verdict(metrics: dict, reference: dict, precision: str, policy: GatePolicy) -> tuple[str, list[str]]:
     """``("passed"|"rejected", reasons)``; each reason says by how much a limit was missed."""
     reasons = []
+    if metrics.get("non_finite"):
+        reasons.append(f"gives NaN or infinite probabilities on {metrics['non_finite']} of {metrics['n']} "
+                       "test images (an overflow in the converted graph: check the activations' range on "
+                       "raw 0..255 inputs)")
     if metrics["top1_drop"] > policy.max_top1_drop + _EPS:
         reasons.append(f"top-1 drops {metrics['top1_drop']:.2f} points (reference {reference['top1']:.2%} -> "
                        f"{metrics['top1']:.2%}); limit {policy.max_top1_drop:.2f}")
@@ -59,7 +96,12 @@ def verdict(metrics: dict, reference: dict, precision: str, policy: GatePolicy) 
             reasons.append(f"recall of {c!r} drops {drop:.2f} points ({before:.2%} -> {after:.2%}); "
                            f"limit {policy.max_recall_drop:.2f}")
     floor = policy.min_agreement(precision)
-    if metrics["agreement"] * 100 < floor - _EPS:
-        reasons.append(f"agrees with the reference on {metrics['agreement']:.2%} of test images; "
-                       f"{precision} needs >= {floor:.2f}%")
+    ci = metrics["agreement_ci"]
+    if policy.agreement_bound == "lower" and ci["low"] * 100 < floor - _EPS:
+        reasons.append(f"agrees with the reference on {ci['k']} of {ci['n']} test images, 95% interval "
+                       f"{ci['low']:.2%}-{ci['high']:.2%}; {precision} needs a lower bound >= {floor:.2f}% "
+                       f"(agreement_bound=lower)")
+    elif metrics["agreement"] * 100 < floor - _EPS:
+        reasons.append(f"agrees with the reference on {metrics['agreement']:.2%} of test images "
+                       f"({ci['k']} of {ci['n']}); {precision} needs >= {floor:.2f}%")
     return ("rejected" if reasons else "passed"), reasons

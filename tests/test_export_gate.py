@@ -108,3 +108,64 @@ def test_int8_calibrated_on_constant_images_is_rejected_with_nonzero_exit(tiny_r
     assert "❌" in (out / "report.md").read_text()
     with pytest.raises(BundleError, match="gate rejected"):  # the device refuses it by default
         Bundle.load(out).select(precision="int8")
+
+
+def test_an_exact_tie_broken_by_rounding_is_not_a_disagreement():
+    # The reference cannot tell the classes apart on these images (p = 0.5 / 0.5): which one its
+    # argmax returns is decided by float rounding, which differs between CPUs' kernels.
+    y = np.array([0] * 10 + [1] * 10)
+    ref = np.full((20, 2), 0.5, np.float32)
+    ref[10:] = [0.1, 0.9]
+    art = ref.copy()
+    art[:10] = [0.49999, 0.50001]  # within 1e-4 of the reference, but argmax flips to "ok"
+    m = gate_metrics(art, ref, y, LABELS, tie_tolerance=GatePolicy().tie_tolerance)
+    assert m["ties"] == 10 and m["agreement"] == 1.0 and m["top1_drop"] == 0.0
+    assert verdict(m, gate_metrics(ref, ref, y, LABELS), "fp32", GatePolicy()) == ("passed", [])
+    untied = gate_metrics(art, ref, y, LABELS, tie_tolerance=0.0)  # no tolerance: the rounding decides
+    assert untied["ties"] == 0 and untied["agreement"] == 0.5
+
+
+def test_a_real_disagreement_still_fails_the_gate(perfect):
+    y, ref = perfect
+    art = ref.copy()
+    art[:5] = [0.4, 0.6]  # 0.5 away from the reference: a different answer, not a tie
+    m = gate_metrics(art, ref, y, LABELS, tie_tolerance=GatePolicy().tie_tolerance)
+    status, reasons = verdict(m, gate_metrics(ref, ref, y, LABELS), "fp32", GatePolicy())
+    assert m["ties"] == 0 and m["agreement"] == pytest.approx(0.95)
+    assert status == "rejected" and any("agrees with the reference on 95.00%" in r for r in reasons)
+
+
+def test_nan_outputs_are_rejected_by_name(perfect):
+    y, ref = perfect
+    art = ref.copy()
+    art[:3] = np.nan  # what an fp32 graph gives when an activation overflows to inf
+    m = gate_metrics(art, ref, y, LABELS, tie_tolerance=1e-4)
+    status, reasons = verdict(m, gate_metrics(ref, ref, y, LABELS), "fp32", GatePolicy())
+    assert m["non_finite"] == 3 and m["max_abs_dprob"] == pytest.approx(0.0)
+    assert status == "rejected" and "NaN or infinite probabilities on 3 of 100" in reasons[0]
+
+
+def test_every_rate_carries_its_count_and_interval(perfect):
+    y, ref = perfect
+    pred = y.copy()
+    pred[:2] = 1  # 2 of 50 defects missed
+    m = gate_metrics(_probs(pred), ref, y, LABELS)
+    assert m["top1_ci"]["k"] == 98 and m["top1_ci"]["n"] == 100
+    assert m["per_class_recall_ci"]["defect"]["k"] == 48 and m["per_class_recall_ci"]["defect"]["n"] == 50
+    assert m["agreement_ci"]["k"] == 98
+    low, high = m["top1_ci"]["low"], m["top1_ci"]["high"]
+    assert low < m["top1"] < high
+
+
+def test_agreement_bound_lower_needs_enough_images_to_be_sure(perfect):
+    y, ref = perfect  # 100 of 100 agree: the 95% lower bound is 96.3%, under the 99.5% fp32 floor
+    m = gate_metrics(ref.copy(), ref, y, LABELS)
+    assert verdict(m, m, "fp32", GatePolicy())[0] == "passed"
+    status, reasons = verdict(m, m, "fp32", GatePolicy(agreement_bound="lower"))
+    assert status == "rejected" and "100 of 100" in reasons[0] and "lower bound" in reasons[0]
+    assert verdict(m, m, "int8", GatePolicy(agreement_bound="lower", min_agreement_quant=95.0))[0] == "passed"
+
+
+def test_gate_policy_refuses_an_unknown_bound():
+    with pytest.raises(ValueError, match="agreement_bound must be one of"):
+        GatePolicy(agreement_bound="upper")
