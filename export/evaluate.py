@@ -12,7 +12,8 @@ from export.config import ExportConfig, GatePolicy
 from export.dataset import load_pixels
 from export.gate import classification_summary, gate_metrics, verdict
 from export.run_dir import RunInfo
-from runtime.decision import Decider, choose_thresholds
+from runtime.decision import Decider, choose_thresholds, small_split_warning
+from runtime.rates import rate_of
 
 log = logging.getLogger("export")
 
@@ -67,7 +68,17 @@ def decision_summary(preds: Predictions, data: EvalData, run: RunInfo, target_fa
     defect, good = data.y_test != ok, data.y_test == ok
     return {"thresholds": thresholds, "threshold_selection": {"split": "val", **details},
             "defect_recall_at_threshold": float(flagged[defect].mean()) if defect.any() else None,
-            "false_alarm_rate_at_threshold": float(flagged[good].mean()) if good.any() else None}
+            "defect_recall_at_threshold_ci": rate_of(flagged[defect]),
+            "false_alarm_rate_at_threshold": float(flagged[good].mean()) if good.any() else None,
+            "false_alarm_rate_at_threshold_ci": rate_of(flagged[good])}
+
+
+def split_warnings(data: EvalData, run: RunInfo, target_far: float) -> list[str]:
+    """Warnings for val/test splits too small for the false-alarm target (see ``small_split_warning``)."""
+    ok = run.labels.index(run.ok_label)
+    found = [small_split_warning(int((y == ok).sum()), target_far, run.ok_label, split)
+             for split, y in (("validation", data.y_val), ("test", data.y_test))]
+    return [w for w in found if w]
 
 
 def reference_entry(ref: Predictions, data: EvalData, run: RunInfo, config: ExportConfig) -> dict:
@@ -78,12 +89,16 @@ def reference_entry(ref: Predictions, data: EvalData, run: RunInfo, config: Expo
             **decision_summary(ref, data, run, config.target_false_alarm_rate)}
 
 
+_AT_THRESHOLD = ("defect_recall_at_threshold", "defect_recall_at_threshold_ci",
+                 "false_alarm_rate_at_threshold", "false_alarm_rate_at_threshold_ci")
+
+
 def gate_entry(preds: Predictions, ref: Predictions, reference: dict, data: EvalData, run: RunInfo,
                precision: str, policy: GatePolicy, target_far: float) -> dict:
     """One artifact's ``gate`` + threshold fields for bundle.json."""
-    metrics = gate_metrics(preds.test, ref.test, data.y_test, run.labels)
+    metrics = gate_metrics(preds.test, ref.test, data.y_test, run.labels, policy.tie_tolerance)
     decision = decision_summary(preds, data, run, target_far)
-    metrics["defect_recall_at_threshold"] = decision.pop("defect_recall_at_threshold")
-    metrics["false_alarm_rate_at_threshold"] = decision.pop("false_alarm_rate_at_threshold")
+    for key in _AT_THRESHOLD:
+        metrics[key] = decision.pop(key)
     status, reasons = verdict(metrics, reference, precision, policy)
     return {"gate": {"status": status, "reasons": reasons, "metrics": metrics}, **decision}

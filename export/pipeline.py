@@ -21,6 +21,7 @@ from export.evaluate import (
     keras_predictions,
     load_eval_data,
     reference_entry,
+    split_warnings,
 )
 from export.registry import ExportResult, resolve_settings, run_format, select_formats
 from export.report import write_report
@@ -52,10 +53,14 @@ def export(config: ExportConfig) -> Path:
     out = output_path(config, run)
     check_output(out)
     data = load_eval_data(run)  # fail on unreadable gate images before spending minutes converting
+    warnings = split_warnings(data, run, config.target_false_alarm_rate)
+    for w in warnings:  # said now, before minutes of conversion, and again in the bundle and report
+        log.warning("warning: %s", w)
     with tempfile.TemporaryDirectory(prefix="edgeflag-export-") as work, staging_dir(out) as staging:
         with ExportContext(run, config, Path(work)) as ctx:
             results = [run_format(s, ctx, staging / s.filename, resolve_settings(s, config)) for s in specs]
             doc = bundle_document(ctx, results, data, out.name)
+            doc["warnings"] = warnings
         atomic_write_text(staging / "labels.txt", "\n".join(run.labels) + "\n")
         atomic_write_json(staging / "export_config.json", config.to_dict())
         write_report(doc, staging)

@@ -6,6 +6,7 @@ import html
 from pathlib import Path
 
 from runtime.fsutil import atomic_write_text
+from runtime.rates import format_rate
 
 _HEADER = ("artifact", "format", "precision", "size", "top-1", "drop (pts)", "agreement",
            "defect recall @ thr", "false alarms @ thr", "status")
@@ -33,6 +34,22 @@ def table_rows(doc: dict) -> list[tuple[str, ...]]:
     for f in doc["failed_exports"]:
         rows.append((f["name"], "-", "-", "-", "-", "-", "-", "-", "-", "❌ export failed"))
     return rows
+
+
+_RATE_HEADER = ("top-1", "defect recall @ thr", "false alarms @ thr", "agreement", "recall per class")
+
+
+def _rates(m: dict) -> tuple[str, ...]:
+    per_class = "; ".join(f"{c} {format_rate(r)}" for c, r in m.get("per_class_recall_ci", {}).items())
+    return (format_rate(m.get("top1_ci")), format_rate(m.get("defect_recall_at_threshold_ci")),
+            format_rate(m.get("false_alarm_rate_at_threshold_ci")), format_rate(m.get("agreement_ci")),
+            per_class or "-")
+
+
+def rate_rows(doc: dict) -> list[tuple[str, ...]]:
+    """Every rate with its count and 95% interval: the reference, then each artifact."""
+    return [("reference (Keras)", *_rates(doc["reference"]))] + [
+        (a["name"], *_rates(a["gate"]["metrics"])) for a in doc["artifacts"]]
 
 
 def _problems(doc: dict) -> list[str]:
@@ -89,6 +106,11 @@ def render_markdown(doc: dict, plots: dict[str, str]) -> str:
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     problems = _problems(doc)
     lines += ["", "## Problems", ""] + [f"- {p}" for p in problems] if problems else []
+    warnings = doc.get("warnings", [])
+    lines += ["", "## Warnings", ""] + [f"- {w}" for w in warnings] if warnings else []
+    lines += ["", "## Uncertainty (test split, 95% Wilson intervals)", "",
+              "| artifact | " + " | ".join(_RATE_HEADER) + " |", "|" + "---|" * (len(_RATE_HEADER) + 1)]
+    lines += ["| " + " | ".join(r) + " |" for r in rate_rows(doc)]
     lines += ["", "## Confusion matrices (test split)", ""]
     lines += [f"![{name}]({rel})" for name, rel in plots.items()]
     return "\n".join(lines) + "\n"
@@ -100,6 +122,9 @@ def render_html(doc: dict, plots: dict[str, str]) -> str:
     head = "".join(f"<th>{esc(h)}</th>" for h in _HEADER)
     body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in table_rows(doc))
     problems = "".join(f"<li>{esc(p)}</li>" for p in _problems(doc))
+    warnings = "".join(f"<li>{esc(w)}</li>" for w in doc.get("warnings", []))
+    rate_head = "".join(f"<th>{esc(h)}</th>" for h in ("artifact", *_RATE_HEADER))
+    rate_body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in rate_rows(doc))
     figs = "".join(f'<figure><img src="{esc(rel)}" alt="{esc(n)}"><figcaption>{esc(n)}</figcaption></figure>'
                    for n, rel in plots.items())
     style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
@@ -109,6 +134,9 @@ def render_html(doc: dict, plots: dict[str, str]) -> str:
             f"<p>Run {esc(str(doc['provenance']['run']))}, {doc['reference']['n_test']} test images.</p>"
             f"<table><tr>{head}</tr>{body}</table>"
             + (f"<h2>Problems</h2><ul>{problems}</ul>" if problems else "")
+            + (f"<h2>Warnings</h2><ul>{warnings}</ul>" if warnings else "")
+            + f"<h2>Uncertainty (test split, 95% Wilson intervals)</h2><table><tr>{rate_head}</tr>{rate_body}"
+              "</table>"
             + f"<h2>Confusion matrices (test split)</h2>{figs}</body></html>\n")
 
 

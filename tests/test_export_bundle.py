@@ -17,7 +17,8 @@ from tests.fixtures.export_fixtures import TINY_CALIBRATION_SIZE
 ALL = ["tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8", "onnx-fp32", "onnx-int8", "onnx-fp16"]
 GATE_METRICS = {"top1", "top1_drop", "per_class_recall", "recall_drop", "agreement", "mean_abs_dprob",
                 "max_abs_dprob", "defect_recall_at_threshold", "false_alarm_rate_at_threshold",
-                "confusion_matrix"}
+                "confusion_matrix", "top1_ci", "per_class_recall_ci", "agreement_ci",
+                "defect_recall_at_threshold_ci", "false_alarm_rate_at_threshold_ci", "ties", "non_finite"}
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +83,19 @@ def test_report_has_one_row_per_artifact_and_a_confusion_matrix_each(tiny_bundle
         png = tiny_bundle / "plots" / f"confusion_{a['name']}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "<table>" in html and "agreement" in md
+    # The uncertainty table: every artifact's top-1 as k/n with its 95% interval.
+    for a in doc["artifacts"]:
+        ci = a["gate"]["metrics"]["top1_ci"]
+        assert f"({ci['k']}/{ci['n']}; 95% CI" in md and f"({ci['k']}/{ci['n']}; 95% CI" in html
+
+
+def test_a_validation_split_too_small_for_the_target_is_named_in_bundle_and_report(tiny_bundle, doc):
+    val = (Path(doc["provenance"]["run_dir"]) / "splits" / "val.txt").read_text().splitlines()
+    n_ok = sum(1 for ln in val if ln.endswith(f"\t{doc['ok_label']}"))
+    assert n_ok < 300  # the tiny run: far fewer good parts than a 1% target needs
+    (warning, *_) = doc["warnings"]
+    assert f"validation split has {n_ok} {doc['ok_label']!r} images" in warning and "at least 300" in warning
+    assert "## Warnings" in (tiny_bundle / "report.md").read_text()
 
 
 def test_bundle_files_labels_config_provenance_and_latest_link(tiny_bundle, doc):

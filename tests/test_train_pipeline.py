@@ -43,6 +43,10 @@ def test_tiny_run_is_complete(tiny_run):
     assert pngs == {"training_curves.png", "confusion_matrix.png"}
     assert (tiny_run.parent / "latest").resolve() == tiny_run.resolve()
     assert (tiny_run / "data_report.md").read_text().startswith("# Data report")
+    # A few dozen good parts in val cannot place export's default 1% false-alarm threshold: said in words.
+    report = json.loads((tiny_run / "data_report.json").read_text())
+    assert "needs at least 300" in report["validation_warning"]
+    assert report["validation_warning"] in (tiny_run / "data_report.md").read_text()
 
 
 def test_splits_are_disjoint_stratified_lists_of_existing_files(tiny_run):
@@ -93,6 +97,11 @@ def test_accuracy_and_metrics_are_reproduced_from_the_files(tiny_run):
     assert cm.tolist() == test["confusion_matrix"]
     assert test["per_class"]["defect"]["support"] == int((y == 0).sum())
     assert metrics["val"]["n"] == len(_split(tiny_run, "val"))
+    # Every rate carries its count and interval: k of n from the same confusion matrix.
+    assert test["accuracy_ci"]["k"] == int(np.trace(cm)) and test["accuracy_ci"]["n"] == len(y)
+    assert test["accuracy_ci"]["low"] <= test["accuracy"] <= test["accuracy_ci"]["high"]
+    assert test["per_class"]["defect"]["recall_ci"]["k"] == cm[0, 0]
+    assert test["defect_recall_ci"]["n"] == int((y == 0).sum())
 
 
 def test_config_and_history_are_saved(tiny_run):

@@ -1,8 +1,13 @@
-"""Classification metrics from probabilities (numpy only): accuracy, per-class P/R/F1, confusion matrix."""
+"""Classification metrics from probabilities (numpy only): accuracy, per-class P/R/F1, confusion matrix.
+
+Each rate has a sibling ``<name>_ci``: its count (k of n) and 95% Wilson interval (``runtime.rates``).
+"""
 
 from __future__ import annotations
 
 import numpy as np
+
+from runtime.rates import rate
 
 
 def classification_metrics(probs: np.ndarray, y: np.ndarray, labels: list[str]) -> dict:
@@ -21,19 +26,22 @@ def classification_metrics(probs: np.ndarray, y: np.ndarray, labels: list[str]) 
         r = tp / support if support else 0.0
         f1 = 2 * p * r / (p + r) if p + r else 0.0
         per_class[lab] = {"precision": round(float(p), 6), "recall": round(float(r), 6),
-                          "f1": round(float(f1), 6), "support": int(support)}
+                          "f1": round(float(f1), 6), "support": int(support),
+                          "precision_ci": rate(int(tp), int(predicted)),
+                          "recall_ci": rate(int(tp), int(support))}
     acc = float(np.trace(cm) / cm.sum()) if cm.sum() else 0.0
-    return {"accuracy": round(acc, 6), "n": int(cm.sum()), "per_class": per_class,
-            "confusion_matrix": cm.tolist(), "labels": list(labels)}
+    return {"accuracy": round(acc, 6), "accuracy_ci": rate(int(np.trace(cm)), int(cm.sum())),
+            "n": int(cm.sum()), "per_class": per_class, "confusion_matrix": cm.tolist(),
+            "labels": list(labels)}
 
 
-def defect_recall(metrics: dict, ok_label: str) -> float:
-    """Share of defective parts (any non-ok class) predicted as some defect class."""
+def defect_recall(metrics: dict, ok_label: str) -> dict:
+    """Defective parts (any non-ok class) predicted as some defect class, as a :func:`runtime.rates.rate`."""
     labels, cm = metrics["labels"], np.array(metrics["confusion_matrix"])
     ok = labels.index(ok_label)
     defect_rows = [i for i in range(len(labels)) if i != ok]
-    total = cm[defect_rows].sum()
-    return float((total - cm[defect_rows, ok].sum()) / total) if total else 0.0
+    total = int(cm[defect_rows].sum())
+    return rate(total - int(cm[defect_rows, ok].sum()), total)
 
 
 def predict(model, x: np.ndarray, batch_size: int) -> np.ndarray:

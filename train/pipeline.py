@@ -11,6 +11,7 @@ from pathlib import Path
 from runtime.contract import InputContract
 from runtime.errors import EdgeFlagError
 from runtime.fsutil import atomic_write_json, atomic_write_text
+from runtime.rates import format_rate
 from train.config import TrainConfig
 from train.evaluate import classification_metrics, defect_recall, predict
 from train.intake import Dataset, prepare_dataset
@@ -84,7 +85,9 @@ def _evaluate(clf, ds: Dataset, config: TrainConfig) -> dict:
     for split in ("test", "val"):
         x, y = ds.subset(split)
         m = classification_metrics(predict(clf.model, x, config.batch_size), y, ds.labels)
-        m["defect_recall"] = round(defect_recall(m, ds.ok_label), 6)
+        caught = defect_recall(m, ds.ok_label)
+        m["defect_recall"] = round(caught["value"] or 0.0, 6)
+        m["defect_recall_ci"] = caught
         metrics[split] = m
     return metrics
 
@@ -140,7 +143,8 @@ def summary(run_dir: Path, ds: Dataset, weights: WeightsChoice, history: list, m
         f"{len(r['duplicates']['groups'])} duplicate groups (see data_report.md)",
         f"weights  {weights.used} (requested {weights.requested})",
         f"stages   {stages or 'none'}",
-        f"test     accuracy {t['accuracy']:.4f}  defect recall {t['defect_recall']:.4f}  ({t['n']} images)",
+        f"test     accuracy {format_rate(t['accuracy_ci'])}",
+        f"         defect recall {format_rate(t['defect_recall_ci'])}",
         f"classes  {per}",
         f"outputs  {run_dir}  (model.keras, saved_model/, metrics.json, plots/)",
         f"next     python -m export --run {run_dir}",

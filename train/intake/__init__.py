@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.contract import InputContract
+from runtime.decision import DEFAULT_TARGET_FALSE_ALARM_RATE, small_split_warning
 from train.config import TrainConfig
 from train.errors import DataError
 from train.intake.dedup import duplicate_groups
@@ -96,8 +97,9 @@ def prepare_dataset(config: TrainConfig, contract: InputContract, run_dir: Path)
                  fingerprint=_fingerprint(loaded), report={})
     ds.report = _report(config, scan, ds, loaded, skipped, dups, found, previous, prev_source)
     ds.class_weight = {i: ds.report["class_weights"][lab] for i, lab in enumerate(ds.labels)}
-    if ds.report["imbalance"]["warning"]:
-        print(f"warning: {ds.report['imbalance']['warning']}", file=sys.stderr)
+    for warning in (ds.report["imbalance"]["warning"], ds.report["validation_warning"]):
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
     write_report(run_dir, ds.report)
     return ds
 
@@ -121,6 +123,9 @@ def _report(config, scan, ds: Dataset, loaded: Loaded, skipped, dups, found, pre
             "label_conflicts": [{"paths": [loaded.paths[i] for i in g["members"]]} for g in conflicts],
         },
         "imbalance": imbalance(dict(used), config.imbalance_warn_ratio),
+        # Export places thresholds on val for a false-alarm target; say now if val cannot carry the default.
+        "validation_warning": small_split_warning(per_split["val"].get(ds.ok_label, 0),
+                                                  DEFAULT_TARGET_FALSE_ALARM_RATE, ds.ok_label),
         "splits": per_split,
         "class_weights": class_weights(per_split["train"], ds.labels, config.class_weights),
         "previous_split": {"source": prev_source, "missing": missing},

@@ -46,8 +46,9 @@ def render_markdown(r: dict) -> str:
         s = r["splits"]
         counts = " | ".join(str(s[x].get(lab, 0)) for x in ("train", "val", "test"))
         lines.append(f"| {lab} | {c['files']} | {c['used']} | {counts} | {r['class_weights'][lab]} |")
-    if r["imbalance"]["warning"]:
-        lines += ["", f"**Warning:** {r['imbalance']['warning']}"]
+    for warning in (r["imbalance"]["warning"], r.get("validation_warning")):
+        if warning:
+            lines += ["", f"**Warning:** {warning}"]
     lines += ["", f"## Skipped files ({len(r['skipped'])})", ""]
     lines += [f"- `{s['path']}`: {s['reason']}" for s in r["skipped"]] or ["none"]
     dups = r["duplicates"]
