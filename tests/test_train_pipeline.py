@@ -9,6 +9,7 @@ import pytest
 from runtime.contract import InputContract
 from runtime.image_io import read_image
 from runtime.preprocess import prepare_rgb
+from tests.fixtures.train_fixtures import SHARED_WEIGHTS
 from train.config import resolve
 from train.synth import generate
 
@@ -174,5 +175,37 @@ def test_pretrained_path_runs_two_stages_with_cached_features(messy_run, local_w
     assert [h["stage"] for h in history] == ["head", "finetune"]
     assert len(history[0]["loss"]) == 2 and len(history[1]["loss"]) == 1  # flag beat the config file's 5
     assert history[0]["feature_cache_seconds"] >= 0
+    # Step 0 of stage 2 is the model stage 1 ended with: same val loss (features cached vs recomputed).
+    assert history[1]["start_val_loss"] == pytest.approx(min(history[0]["val_loss"]), rel=1e-4, abs=1e-6)
     cfg = json.loads((run / "config.json").read_text())
     assert (cfg["alpha"], cfg["image_size"], cfg["epochs_head"]) == (0.35, 32, 2)
+
+
+def test_a_fine_tuning_that_makes_things_worse_ends_with_the_stage_1_model(tmp_path):
+    import keras
+
+    from train.pipeline import train
+
+    # Random backbone weights give features of ~1e-11 that no head learns from: stage 1 would end at
+    # chance and there would be nothing for stage 2 to lose. The ImageNet backbone gives a real head.
+    if not SHARED_WEIGHTS.is_file():
+        pytest.skip(f"pretrained weights not found: expected {SHARED_WEIGHTS}")
+    data = generate(tmp_path / "data", count=40, size=64, seed=7)
+    # Adam at a learning rate of 50 wrecks whatever it touches: stage 2 can only make the model worse.
+    run = train(resolve({"data": str(data), "out": str(tmp_path / "runs"), "name": "worse",
+                         "weights": str(SHARED_WEIGHTS), "alpha": 1.0, "image_size": 64, "epochs_head": 30,
+                         "epochs_finetune": 2, "lr_finetune": 50.0, "batch_size": 16, "verbose": False}))
+    history = json.loads((run / "history.json").read_text())
+    head, tune = history
+    assert min(head["val_loss"]) < 0.9 * head["val_loss"][0]  # the head learnt what stage 2 could lose
+    assert tune["improved"] is False and min(tune["val_loss"]) > tune["start_val_loss"]
+    assert json.loads((run / "metrics.json").read_text())["best_stage"] == "head"
+    # The saved model is the head's: its val loss is stage 1's best, not stage 2's.
+    m = _manifest(run)
+    contract = InputContract.from_dict(m["input"])
+    rows = _split(run, "val")
+    x = np.stack([prepare_rgb(read_image(Path(m["data_dir"]) / p), contract) for p, _ in rows])
+    y = np.array([m["labels"].index(label) for _, label in rows])
+    p = keras.models.load_model(run / "model.keras").predict(x.astype(np.float32), verbose=0)
+    loss = float(np.mean(-np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1.0))))
+    assert loss == pytest.approx(min(head["val_loss"]), rel=1e-3)

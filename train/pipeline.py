@@ -119,13 +119,19 @@ def train(config: TrainConfig) -> Path:
     ds = _intake(config, contract, run_dir, created)
     _configure_tensorflow(config)
     clf, history = _fit(config, ds, weights)
-    metrics = _evaluate(clf, ds, config)
+    metrics = {**_evaluate(clf, ds, config), "best_stage": best_stage(history)}
     _save(run_dir, clf, ds, config, history, metrics)
     write_manifest(run_dir, config=config, labels=ds.labels, ok_label=ds.ok_label, contract=contract,
                    data_dir=ds.root, weights=weights.to_dict(), dataset_fingerprint=ds.fingerprint)
     if config.verbose:
         print(summary(run_dir, ds, weights, history, metrics, time.perf_counter() - t0), file=sys.stderr)
     return run_dir
+
+
+def best_stage(history: list[dict]) -> str | None:
+    """The stage whose weights the run kept: the last one that improved on the one before it."""
+    kept = [h["stage"] for h in history if h.get("improved", True)]
+    return kept[-1] if kept else None
 
 
 def summary(run_dir: Path, ds: Dataset, weights: WeightsChoice, history: list, metrics: dict,
@@ -143,6 +149,7 @@ def summary(run_dir: Path, ds: Dataset, weights: WeightsChoice, history: list, m
         f"{len(r['duplicates']['groups'])} duplicate groups (see data_report.md)",
         f"weights  {weights.used} (requested {weights.requested})",
         f"stages   {stages or 'none'}",
+        f"kept     the model after {metrics.get('best_stage') or 'none'} (lowest val loss of the stages)",
         f"test     accuracy {format_rate(t['accuracy_ci'])}",
         f"         defect recall {format_rate(t['defect_recall_ci'])}",
         f"classes  {per}",

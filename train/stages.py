@@ -46,6 +46,13 @@ def cache_features(clf: Classifier, x: np.ndarray, batch_size: int) -> np.ndarra
     return clf.features.predict(ds, verbose=0)
 
 
+def val_loss(model, x: np.ndarray, y: np.ndarray, config: TrainConfig) -> float:
+    """Mean cross-entropy of ``model`` on ``(x, y)``, as Keras computes ``val_loss`` (no class weights)."""
+    p = model.predict(make_dataset(x, y, config, training=False), verbose=0)
+    eps = 1e-7  # Keras clips probabilities to [eps, 1 - eps] in its cross-entropy
+    return float(np.mean(-np.log(np.clip(p[np.arange(len(y)), y], eps, 1 - eps))))
+
+
 def train_head(clf: Classifier, data, config: TrainConfig, class_weight: dict, strategy) -> dict:
     """Stage 1: frozen backbone; features computed once, the head trains on the cached arrays."""
     freeze_backbone(clf)
@@ -71,8 +78,19 @@ def finetune(clf: Classifier, data, config: TrainConfig, class_weight: dict, str
     if config.verbose:
         print(f"[finetune] {n} backbone layers trainable (top {config.finetune_blocks} blocks, "
               "BatchNorm frozen)", file=sys.stderr, flush=True)
-    return _fit_whole("finetune", clf, data, config, class_weight, strategy, config.epochs_finetune,
-                      config.lr_finetune)
+    # Step 0: the model entering stage 2 must be the one stage 1 ended with (its val loss, same pixels).
+    start = val_loss(clf.model, *data[1], config)
+    snapshot = clf.model.get_weights()
+    h = _fit_whole("finetune", clf, data, config, class_weight, strategy, config.epochs_finetune,
+                   config.lr_finetune)
+    h["start_val_loss"] = start
+    h["improved"] = bool(min(h["val_loss"]) < start)
+    if not h["improved"]:  # never end worse than a stage already passed through
+        clf.model.set_weights(snapshot)
+        if config.verbose:
+            print(f"[finetune] best val loss {min(h['val_loss']):.4f} is no better than the head's "
+                  f"{start:.4f}: the head's weights are kept", file=sys.stderr, flush=True)
+    return h
 
 
 def train_scratch(clf: Classifier, data, config: TrainConfig, class_weight: dict, strategy) -> dict:
