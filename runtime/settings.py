@@ -21,7 +21,7 @@ class ConfigError(EdgeFlagError):
 
 @dataclass
 class CameraConfig:
-    """Settings of ``python -m runtime.camera`` / :func:`runtime.loop.run` (same names)."""
+    """Settings of ``python -m runtime.camera`` / :func:`runtime.session.run` (same names)."""
 
     bundle: str = "bundles/latest"  # bundle folder written by `python -m export`
     source: str = "0"  # camera index, /dev/videoN, video file, rtsp://, pipeline, csi://N, folder, glob
