@@ -31,7 +31,7 @@ t0 = time.perf_counter()
 import json, sys
 from runtime.bundle import Bundle
 from runtime.debounce import KofN
-from runtime.loop import FrameLoop
+from runtime.frame_loop import FrameLoop
 from runtime.sources import open_source
 from runtime.stats import RunStats
 t1 = time.perf_counter()

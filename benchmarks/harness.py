@@ -15,10 +15,11 @@ import statistics
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+
+from runtime.versions import package_versions
 
 _PACKAGES = ("numpy", "opencv-python-headless", "ai-edge-litert", "onnxruntime", "onnxruntime-gpu",
              "tensorflow", "tensorflow-cpu", "keras", "tf2onnx", "onnx")
@@ -90,16 +91,10 @@ def _cpu_model() -> str:
 
 def machine_info() -> dict:
     """A fingerprint of where a benchmark ran: CPU, cores, OS, Python and package versions."""
-    versions = {}
-    for pkg in _PACKAGES:
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            continue
     return {
         "host": socket.gethostname(), "cpu": _cpu_model(), "cores": os.cpu_count(),
         "machine": platform.machine(), "system": platform.platform(),
-        "python": platform.python_version(), "packages": versions,
+        "python": platform.python_version(), "packages": package_versions(_PACKAGES),
     }
 
 

@@ -10,7 +10,7 @@ bare ``invoke()`` (input already set) and of ``run_one`` (quantize + invoke + de
 Weights: the ImageNet MobileNetV2 backbone from ``../shared/data/weights`` when present
 (``--weights auto``), else random init (``none``); latency does not depend on weight values, but
 real weights give the int8 calibration realistic activation ranges. Calibration: 32 synthetic
-part images. Target (issue 3): int8 >= 1.3x faster than fp32.
+part images. Target: int8 >= 1.3x faster than fp32.
 """
 
 from __future__ import annotations

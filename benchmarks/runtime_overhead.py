@@ -33,8 +33,8 @@ from benchmarks.harness import interleaved, machine_info, write_result
 from runtime.bundle import Bundle
 from runtime.contract import InputContract
 from runtime.debounce import KofN
+from runtime.frame_loop import FrameLoop
 from runtime.fsutil import sha256_file
-from runtime.loop import FrameLoop
 from runtime.preprocess import prepare_bgr
 from runtime.sources.base import Frame
 from runtime.stats import RunStats

@@ -6,14 +6,13 @@ Precedence: these defaults < a config file (JSON or TOML, same nesting as :class
 
 from __future__ import annotations
 
-import json
-import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from export.errors import OptionError, did_you_mean
+from export.errors import OptionError
 from export.presets import Float16Preset, Int8Preset
+from runtime import configfile
 from runtime.decision import DEFAULT_TARGET_FALSE_ALARM_RATE
 
 AGREEMENT_BOUNDS = ("point", "lower")
@@ -89,10 +88,7 @@ _NESTED = {"int8": Int8Preset, "fp16": Float16Preset, "gate": GatePolicy}
 
 
 def _check_keys(given: dict, allowed: list[str], where: str) -> None:
-    for key in given:
-        if key not in allowed:
-            raise OptionError(f"{where}: unknown setting {key!r}.{did_you_mean(key, allowed)} "
-                              f"Known settings: {', '.join(allowed)}")
+    configfile.check_keys(given, allowed, where, OptionError)
 
 
 def config_from_dict(values: dict, base: ExportConfig | None = None) -> ExportConfig:
@@ -124,11 +120,4 @@ def config_from_dict(values: dict, base: ExportConfig | None = None) -> ExportCo
 
 def load_config_file(path: str | Path) -> dict:
     """Read a JSON or TOML config file into a nested dict."""
-    path = Path(path)
-    if not path.is_file():
-        raise OptionError(f"config file {path} not found; pass an existing .toml or .json file")
-    text = path.read_text()
-    try:
-        return tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise OptionError(f"config file {path}: cannot parse ({exc}); expected TOML or JSON") from exc
+    return configfile.read_config_file(path, OptionError)

@@ -39,10 +39,3 @@ class GateRejectedError(ExportError):
         self.bundle = bundle
         self.problems = problems
 
-
-def did_you_mean(word: str, choices) -> str:
-    """`` Did you mean 'x'?`` for the closest of ``choices``, or an empty string."""
-    import difflib
-
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.5)
-    return f" Did you mean {close[0]!r}?" if close else ""

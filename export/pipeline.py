@@ -6,7 +6,6 @@ import logging
 import tempfile
 from dataclasses import asdict
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 
 from export.bundle_writer import check_output, publish, staging_dir
@@ -28,6 +27,7 @@ from export.report import write_report
 from export.run_dir import RunInfo, load_run
 from runtime.bundle import SCHEMA_VERSION
 from runtime.fsutil import atomic_write_json, atomic_write_text, sha256_file, update_symlink
+from runtime.versions import package_versions
 
 log = logging.getLogger("export")
 
@@ -112,12 +112,7 @@ def gate_policy(config: ExportConfig) -> dict:
 def provenance(run: RunInfo) -> dict:
     """Where the bundle came from: run, data, weights, and tool versions on both sides."""
     m = run.manifest
-    versions = {}
-    for pkg in _TOOLS:
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            continue
+    versions = package_versions(_TOOLS)
     return {"run": run.name, "run_dir": str(run.root), "run_created": m.get("created"),
             "data_dir": str(run.data_dir), "config_hash": m.get("config_hash"),
             "dataset_fingerprint": m.get("dataset_fingerprint"), "weights": m.get("weights"),

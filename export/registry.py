@@ -15,7 +15,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from export.errors import OptionError, did_you_mean
+from export.errors import OptionError
+from runtime.hints import did_you_mean
 
 log = logging.getLogger("export")
 

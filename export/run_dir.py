@@ -8,6 +8,7 @@ from pathlib import Path
 
 from export.errors import RunDirError
 from runtime.contract import InputContract
+from runtime.split_file import read_split_file
 
 SPLITS = ("train", "val", "test")
 _TRAIN_HINT = "train first: python -m train --data DIR (writes runs/<name> and runs/latest)"
@@ -36,16 +37,8 @@ class RunInfo:
     def split(self, name: str) -> list[tuple[Path, str]]:
         """``(absolute image path, label)`` for every line of a split file."""
         path = self.root / self.manifest["files"]["splits"][name]
-        items = []
-        for n, line in enumerate(path.read_text().splitlines(), 1):
-            if not line.strip():
-                continue
-            rel, sep, label = line.partition("\t")
-            if not sep or label not in self.labels:
-                raise RunDirError(f"{path}:{n}: expected 'relative/path<TAB>label' with a label in "
-                                  f"{self.labels}, got {line!r}; the split file is damaged, re-run training")
-            items.append((self.data_dir / rel, label))
-        return items
+        rows = read_split_file(path, RunDirError, self.labels)
+        return [(self.data_dir / rel, label) for rel, label in rows]
 
     def nonempty_split(self, name: str) -> list[tuple[Path, str]]:
         """Like :meth:`split`, but an empty split is an error that says why it matters."""

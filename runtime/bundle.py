@@ -21,7 +21,7 @@ from runtime.fsutil import sha256_file
 SCHEMA_VERSION = 1
 
 # Default pick when neither --precision nor a device profile says otherwise: fastest first
-# on a CPU board (int8 TFLite ~1.5x faster than fp32 with XNNPACK).
+# on a CPU board (int8 TFLite beats fp32 with XNNPACK; benchmarks.int8_vs_fp32 measures by how much).
 DEFAULT_PREFERENCE = ("tflite-int8", "tflite-dynamic", "tflite-fp16", "tflite-fp32",
                       "onnx-int8", "onnx-fp32", "onnx-fp16")
 

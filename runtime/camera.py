@@ -1,7 +1,7 @@
 """``python -m runtime.camera``: watch a camera (or a video, stream, folder) and flag defective parts.
 
 Thin entry point: parse the flags, merge them over the device profile and config file, call
-:func:`runtime.loop.run_config`. Imports only numpy, OpenCV and one inference engine (never
+:func:`runtime.session.run_config`. Imports only numpy, OpenCV and one inference engine (never
 TensorFlow), so it starts fast on a Raspberry Pi or a Jetson.
 """
 
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.pop("list_profiles", False):
             _print_profiles()
             return 0
-        from runtime.loop import run_config
+        from runtime.session import run_config
 
         config, profile = resolve_args(args)
         summary = run_config(config, profile=profile)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runtime.settings import ConfigError, check_keys, tomllib
+from runtime.configfile import read_config_file
+from runtime.settings import ConfigError, check_keys
 
 # Profiles shipped with the project: the repository's devices/ folder.
 PROFILE_DIR = Path(__file__).resolve().parents[1] / "devices"
@@ -51,10 +52,7 @@ def profile_path(spec: str | Path) -> Path:
 def load_profile(spec: str | Path) -> DeviceProfile:
     """Load and validate a device profile (a path or a shipped name)."""
     path = profile_path(spec)
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"device profile {path}: not valid TOML ({exc})") from exc
+    data = read_config_file(path, ConfigError, what="device profile")
     unknown = set(data) - {"device", "camera"}
     if unknown:
         raise ConfigError(f"device profile {path}: unknown tables {sorted(unknown)}; "

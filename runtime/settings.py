@@ -7,18 +7,12 @@ the event log so that a flagged event can always be traced to the exact configur
 
 from __future__ import annotations
 
-import difflib
-import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from runtime import configfile
 from runtime.errors import EdgeFlagError
 from runtime.fsutil import atomic_write_json
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10 (JetPack 6 on Jetson): pip install tomli
-    import tomli as tomllib
 
 
 class ConfigError(EdgeFlagError):
@@ -27,7 +21,7 @@ class ConfigError(EdgeFlagError):
 
 @dataclass
 class CameraConfig:
-    """Settings of ``python -m runtime.camera`` / :func:`runtime.loop.run` (same names)."""
+    """Settings of ``python -m runtime.camera`` / :func:`runtime.session.run` (same names)."""
 
     bundle: str = "bundles/latest"  # bundle folder written by `python -m export`
     source: str = "0"  # camera index, /dev/videoN, video file, rtsp://, pipeline, csi://N, folder, glob
@@ -91,27 +85,12 @@ FIELD_NAMES = tuple(f.name for f in fields(CameraConfig))
 
 def check_keys(values: dict, origin: str) -> dict:
     """Refuse unknown setting names, suggesting the closest known one."""
-    for key in values:
-        if key not in FIELD_NAMES:
-            close = difflib.get_close_matches(key, FIELD_NAMES, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"{origin}: unknown setting {key!r}.{hint} Known settings: "
-                              f"{', '.join(FIELD_NAMES)}")
-    return values
+    return configfile.check_keys(values, FIELD_NAMES, origin, ConfigError)
 
 
 def read_config_file(path: str | Path) -> dict:
     """Settings from a JSON or TOML file (flat, or under a ``[camera]`` table)."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"config file {path}: cannot read it ({exc.strerror or exc})") from exc
-    try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"config file {path}: not valid {path.suffix.lstrip('.').upper()} ({exc})") from exc
-    data = data.get("camera", data)
+    data = configfile.read_config_file(path, ConfigError, table="camera")
     return check_keys(data, f"config file {path}")
 
 

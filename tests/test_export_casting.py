@@ -1,6 +1,6 @@
 """Real data (slow): the casting photos with the pretrained MobileNetV2 backbone (train's ``casting_run``).
 
-Issue 3: int8 TFLite and int8 ONNX each within 0.5 point of the reference top-1, defect recall
+The bar: int8 TFLite and int8 ONNX each within 0.5 point of the reference top-1, defect recall
 >= 99%, and every artifact through the gate. Skips when ../shared/data is absent.
 """
 
@@ -25,7 +25,7 @@ def casting_bundle(casting_run, tmp_path_factory):
     return json.loads((out / "bundle.json").read_text())
 
 
-# The int8 criteria hold with casting.toml at 224 px and deterministic training (issue 3): measured
+# The int8 criteria hold with casting.toml at 224 px and deterministic training: measured
 # TFLite int8 0 and ONNX int8 1 of 240 test parts flipped against the fp32 reference. At 160 px
 # TFLite int8 flipped 4-6, so a change of the training recipe must be re-checked here.
 

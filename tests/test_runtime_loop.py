@@ -1,4 +1,4 @@
-"""The loop through its Python API (`runtime.loop.run`) with the real tiny bundle and real sources:
+"""The loop through its Python API (`runtime.session.run`) with the real tiny bundle and real sources:
 limits, stop, corrupt frames, a live source that dies mid-stream, a dead webhook, errors."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from runtime.bundle import Bundle
 from runtime.errors import BundleError, EdgeFlagError
 from runtime.image_io import read_image
-from runtime.loop import choose_artifact, run
+from runtime.session import choose_artifact, run
 from runtime.settings import CameraConfig
 from runtime.sources.base import Frame, FrameSource
 from runtime.sources.latest import Device, ReconnectPolicy

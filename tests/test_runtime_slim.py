@@ -28,7 +28,8 @@ def imported_after(snippet: str) -> set[str]:
 
 
 def test_importing_the_camera_program_pulls_in_no_tensorflow():
-    mods = imported_after("import runtime.camera, runtime.loop, runtime.runner, runtime.overlay\n"
+    mods = imported_after("import runtime.camera, runtime.session, runtime.frame_loop, runtime.driver\n"
+                          "import runtime.overlay\n"
                           "import runtime.profile, runtime.debounce, runtime.stats\n"
                           "import runtime.sources, runtime.sinks\n")
     assert not mods & set(FORBIDDEN), sorted(mods & set(FORBIDDEN))
@@ -50,7 +51,7 @@ def test_a_full_run_uses_numpy_opencv_and_exactly_one_engine(tiny_bundle, tiny_r
     belt(tiny_run, confident_parts(tiny_bundle, tiny_run), "odo", video, frames_per_part=4)
     artifact = Bundle.load(tiny_bundle).select()
     mods = imported_after(
-        "from runtime.loop import run\n"
+        "from runtime.session import run\n"
         f"s = run({str(tiny_bundle)!r}, {str(video)!r}, events={str(tmp_path / 'e.jsonl')!r}, "
         "stats_every=0, show=False, log=lambda line: None)\n"
         "assert s.frames == 12 and s.events == 2, s\n")

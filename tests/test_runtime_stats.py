@@ -2,8 +2,8 @@
 
 import numpy as np
 
+from runtime.driver import RunSummary
 from runtime.overlay import draw_overlay, gui_available
-from runtime.runner import RunSummary
 from runtime.stats import RunStats
 
 

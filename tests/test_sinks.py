@@ -229,7 +229,7 @@ def test_duplicate_sink_names_are_kept_apart_in_stats():
 
 # -- make_sink ------------------------------------------------------------------------------------
 def test_extra_snapshot_sink_is_bounded_like_the_snapshots_flag(tmp_path):
-    from runtime.loop import open_sinks
+    from runtime.session import open_sinks
     from runtime.settings import CameraConfig
 
     config = CameraConfig(events=str(tmp_path / "e.jsonl"), snapshots=str(tmp_path / "a"),

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from runtime.contract import InputContract
-from runtime.loop import capture_geometry
 from runtime.preprocess import crop_roi, prepare_bgr
+from runtime.session import capture_geometry
 from runtime.sources import SourceError, open_source
 from runtime.sources.camera_resize import CameraResize
 from runtime.sources.gstreamer import CsiCamera

@@ -1,4 +1,4 @@
-"""The training stage end to end: real runs, real Keras models, Contract 1 checked field by field."""
+"""The training stage end to end: real runs, real Keras models, the run directory checked field by field."""
 
 import json
 from pathlib import Path

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from runtime.configfile import read_config_file
+from runtime.hints import closest
 from train.errors import TrainError
 
 BACKBONES = ("mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large")
@@ -123,23 +124,13 @@ def _field_types() -> dict[str, type]:
 
 def load_config_file(path: str | Path) -> dict:
     """Read a JSON or TOML config file into ``{field: value}``; unknown keys are an error."""
-    path = Path(path)
-    if not path.is_file():
-        raise TrainError(f"config file not found: {path} (expected a .toml or .json file)")
-    try:
-        raw = tomllib.loads(path.read_text()) if path.suffix == ".toml" else json.loads(path.read_text())
-    except (ValueError, tomllib.TOMLDecodeError) as exc:
-        kind = "TOML" if path.suffix == ".toml" else "JSON"
-        raise TrainError(f"config file {path} is not valid {kind}: {exc}") from exc
-    raw = raw.get("train", raw)  # allow a [train] table in a shared file
+    raw = read_config_file(path, TrainError, table="train")  # a [train] table in a shared file
     values = {k.replace("-", "_"): v for k, v in raw.items()}
     known = _field_types()
     unknown = sorted(set(values) - set(known))
     if unknown:
-        import difflib
-
-        hints = [f"{u} (did you mean {m[0]}?)" if (m := difflib.get_close_matches(u, known, 1)) else u
-                 for u in unknown]
+        # Every unknown key at once (check_keys stops at the first): the file is fixed in one go.
+        hints = [f"{u} (did you mean {m}?)" if (m := closest(u, known)) else u for u in unknown]
         raise TrainError(f"config file {path}: unknown keys {hints}; known keys are the TrainConfig fields")
     return values
 

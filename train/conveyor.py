@@ -32,6 +32,7 @@ import numpy as np
 from runtime.errors import EdgeFlagError
 from runtime.fsutil import atomic_write_json
 from runtime.image_io import read_image
+from runtime.split_file import read_split_file
 
 
 class ConveyorError(EdgeFlagError):
@@ -56,13 +57,12 @@ def read_test_split(run: str | Path) -> tuple[Path, list[tuple[str, str]], dict]
     try:
         manifest = json.loads((run / "run.json").read_text())
         split_file = run / manifest["files"]["splits"]["test"]
-        lines = split_file.read_text().splitlines()
+        items = read_split_file(split_file, ConveyorError)
     except (OSError, KeyError, json.JSONDecodeError) as exc:
         raise ConveyorError(f"{run}: not a complete run directory ({exc}); expected run.json and "
                             "splits/test.txt written by `python -m train`") from exc
-    items = [tuple(line.split("\t", 1)) for line in lines if line.strip()]
-    if not items or any(len(i) != 2 for i in items):
-        raise ConveyorError(f"{split_file}: expected 'path<TAB>label' lines, found none or bad ones")
+    if not items:
+        raise ConveyorError(f"{split_file}: expected 'path<TAB>label' lines, found none")
     return Path(manifest["data_dir"]), items, manifest
 
 

@@ -110,7 +110,7 @@ def _save(run_dir: Path, clf, ds: Dataset, config: TrainConfig, history: list, m
 
 
 def train(config: TrainConfig) -> Path:
-    """Train a classifier on ``config.data`` and write the run directory (Contract 1); return its path."""
+    """Train a classifier on ``config.data`` and write the run directory (train.rundir); return its path."""
     t0 = time.perf_counter()
     # Weights and data are checked before TensorFlow is even imported: mistakes fail in a second.
     weights = resolve_weights(config)

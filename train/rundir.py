@@ -1,18 +1,17 @@
-"""The run directory (Contract 1): file names, the ``run.json`` manifest, and ``runs/latest``.
+"""The run directory: file names, the ``run.json`` manifest, and ``runs/latest``.
 
 ``run.json`` is written last: a run folder without it is incomplete and ``export`` refuses it.
 """
 
 from __future__ import annotations
 
-import platform
 import re
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 
 from runtime.contract import InputContract
 from runtime.fsutil import atomic_write_json, update_symlink
+from runtime.versions import package_versions
 from train.config import TrainConfig
 from train.errors import TrainError
 
@@ -45,13 +44,7 @@ def run_name(config: TrainConfig) -> str:
 
 def versions() -> dict:
     """Versions of Python and the packages that determine the model."""
-    out = {"python": platform.python_version()}
-    for pkg in _PACKAGES:
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
+    return package_versions(_PACKAGES, python=True)
 
 
 def write_manifest(run_dir: Path, *, config: TrainConfig, labels: list[str], ok_label: str,

@@ -25,7 +25,7 @@ copy_app() {
 
 check_runtime() {  # the program starts, and TensorFlow is not needed (nor present)
   (cd "$APP" && "$VENV/bin/python" -m runtime.camera --list-profiles)
-  (cd "$APP" && "$VENV/bin/python" -c "import sys, runtime.loop, runtime.backends as b; \
+  (cd "$APP" && "$VENV/bin/python" -c "import sys, runtime.session, runtime.backends as b; \
 print('engines:', [s.name for s in b.list_backends() if s.available()]); \
 assert 'tensorflow' not in sys.modules")
 }

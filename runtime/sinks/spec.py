@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import difflib
-
+from runtime.hints import closest
 from runtime.sinks.base import Sink, SinkError
 
 SINK_FORMS = """accepted sink forms:
@@ -61,5 +60,5 @@ def _need(arg: str, spec: str, example: str) -> str:
 def _did_you_mean(spec: str, kind: str) -> str:
     if spec.endswith(".jsonl"):
         return f" (did you mean jsonl:{spec}?)"
-    hint = difflib.get_close_matches(kind, _PREFIXES, n=1)
-    return f" (did you mean {hint[0]}:...?)" if hint else ""
+    hint = closest(kind, _PREFIXES)
+    return f" (did you mean {hint}:...?)" if hint else ""

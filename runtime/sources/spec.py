@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from pathlib import Path
 
+from runtime.hints import closest
 from runtime.image_io import is_image_path
 from runtime.sources.base import FrameSource, SourceError
 from runtime.sources.camera_resize import CameraResize, refuse
@@ -73,8 +73,8 @@ def _from_url(spec: str, scheme: str, *, realtime: bool, **live) -> FrameSource:
         return _picamera2(spec, rest or "0", **live)
     if scheme == "file":
         return _from_path(rest, realtime=realtime, fps=live["fps"])
-    hint = difflib.get_close_matches(scheme, _SCHEMES, n=1)
-    did_you_mean = f" (did you mean {hint[0]}://?)" if hint else ""
+    hint = closest(scheme, _SCHEMES)
+    did_you_mean = f" (did you mean {hint}://?)" if hint else ""
     raise SourceError(f"source {spec!r}: unknown scheme {scheme}://{did_you_mean}\n{ACCEPTED_FORMS}")
 
 

@@ -7,11 +7,11 @@ ignored; every other file that is not an image is listed as skipped, never silen
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runtime.hints import closest
 from runtime.image_io import IMAGE_SUFFIXES, is_image_path
 from train.errors import DataError
 
@@ -97,8 +97,8 @@ def detect_ok_label(labels: list[str], requested: str | None = None) -> str:
     if requested is not None:
         if requested in labels:
             return requested
-        close = difflib.get_close_matches(requested, labels, 1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        close = closest(requested, labels)
+        hint = f" (did you mean {close!r}?)" if close else ""
         raise DataError(f"--ok-label {requested!r} is not one of the classes {labels}{hint}")
     matches = [lab for lab in labels if is_ok_name(lab)]
     if len(matches) == 1:

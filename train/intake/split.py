@@ -1,7 +1,6 @@
 """Stratified, duplicate-aware train/val/test split, saved as file lists and reused on re-runs.
 
-Split files (Contract 1): ``splits/{train,val,test}.txt``, one ``relative/posix/path<TAB>label``
-line per image, paths relative to the dataset folder.
+The file format is :mod:`runtime.split_file`'s.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.fsutil import atomic_write_text
+from runtime.split_file import read_split_file
 from train.errors import DataError
 
 SPLITS = ("train", "val", "test")
@@ -24,12 +24,7 @@ def read_split_lists(folder: Path) -> dict[str, str] | None:
     """``{relative path: split}`` from ``folder/{train,val,test}.txt``; None when there are none."""
     if not all((folder / f"{s}.txt").is_file() for s in SPLITS):
         return None
-    out: dict[str, str] = {}
-    for s in SPLITS:
-        for line in (folder / f"{s}.txt").read_text().splitlines():
-            if line.strip():
-                out[line.split("\t")[0]] = s
-    return out
+    return {rel: s for s in SPLITS for rel, _ in read_split_file(folder / f"{s}.txt", DataError)}
 
 
 def write_split_lists(folder: Path, paths: list[str], labels: list[str], split_of: list[str]) -> None:

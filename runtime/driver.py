@@ -1,4 +1,4 @@
-"""Driving a :class:`runtime.loop.FrameLoop` over a source until it should stop, then a summary.
+"""Driving a :class:`runtime.frame_loop.FrameLoop` over a source until it should stop, then a summary.
 
 Stops on: end of a file/folder, ``max_frames``, ``duration``, SIGINT/SIGTERM, or q/Esc in the
 window. Whatever the reason, the shutdown is the same: close an open defect (``defect_end``),
@@ -141,7 +141,6 @@ def drive(loop, source, dispatcher, config, *, stopper: Stopper | None = None,
         finished.set()
         if timer:
             timer.cancel()
-        loop.stats.stop()
         loop.finish()
         if window:
             window.close()
@@ -164,20 +163,20 @@ def _frames(loop, source, dispatcher, config, stopper: Stopper, window, log) -> 
             return
         decision = loop.process(frame)
         if window is not None and decision is not None:
-            lat = loop.stats.last_latency_ms
+            status = loop.status
             if not window.show(draw_overlay(frame.image, decision.label, decision.score, decision.flagged,
-                                            loop.stats.recent_fps, lat, loop.debouncer.active)):
+                                            status.recent_fps, status.last_latency_ms, status.defect_active)):
                 stopper.request("window")
-        if config.max_frames and loop.stats.frames >= config.max_frames:
+        if config.max_frames and loop.status.frames >= config.max_frames:
             stopper.request("max_frames")
         if next_line is not None and time.monotonic() >= next_line:
-            log(loop.stats.line(_io_counters(source, dispatcher)))
+            log(loop.stats_line(_io_counters(source, dispatcher)))
             next_line = time.monotonic() + every
 
 
 def summarize(loop, source, dispatcher, reason: str, artifact: str, engine: dict) -> RunSummary:
     """The run's :class:`RunSummary` (call after the source and sinks are closed)."""
-    s = loop.stats.summary()
+    s = loop.summary()
     src = dict(getattr(source, "stats", {}) or {})
     return RunSummary(frames=s["frames"], seconds=s["seconds"], fps=s["fps"], latency_ms=s["latency_ms"],
                       compute_ms=s["compute_ms"], events=s["events"], flagged_frames=s["flagged_frames"],
