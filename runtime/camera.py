@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     resize.add_argument("--no-camera-resize", dest="camera_resize", action="store_false",
                         help="resize on the CPU (needed to use a USB camera with a profile that sets "
                              "camera_resize)")
+    g.add_argument("--roi", metavar="X0,Y0,X1,Y1",
+                   help="where the part sits in the view, fractions of the frame (overrides the bundle's; "
+                        "'full' = whole frame), e.g. 0.25,0,0.75,1")
     g.add_argument("--no-reconnect", dest="reconnect", action="store_false",
                    help="end the run when a live source is lost instead of reopening it")
     g = p.add_argument_group("outputs")

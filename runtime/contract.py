@@ -6,7 +6,7 @@ the export gate and the device all feed the model the same pixels by constructio
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import cv2
 
@@ -18,24 +18,33 @@ INTERPOLATIONS = {
     "bicubic": cv2.INTER_CUBIC,
 }
 
+# How an image whose aspect differs from the model's reaches the model's size:
+#   stretch   - scale each axis on its own (the part's shape is squashed)
+#   letterbox - scale to fit, keep the aspect, pad the rest with LETTERBOX_PAD (nothing is lost)
+#   crop      - scale to cover, keep the aspect, cut the centre (the edges are lost)
+RESIZE_MODES = ("stretch", "letterbox", "crop")
+LETTERBOX_PAD = 114  # mid grey, the usual letterbox fill: no edge a defect detector could mistake
+
+# Keys earlier bundles wrote that only ever held one value; accepted when they hold it.
+_FIXED_LEGACY = {"layout": "NHWC", "value_range": [0.0, 255.0], "extra": {}}
+
 
 @dataclass(frozen=True)
 class InputContract:
-    """What a model takes: an RGB image of ``height`` x ``width``, values 0..255.
+    """What a model takes: an RGB uint8 image of ``height`` x ``width`` in NHWC, values 0..255.
 
-    Normalization lives inside the model, so the value range is the raw 8-bit range.
+    Normalization lives inside the model, so the pixels are the raw 8-bit range.
     ``roi`` is an optional crop applied before resizing, as fractions of the frame
     ``(x0, y0, x1, y1)``: a camera sees more than the part, the model only the part.
+    ``resize`` says how an image of another aspect is brought to the model's size (RESIZE_MODES).
     """
 
     height: int
     width: int
     color_order: str = "RGB"
-    value_range: tuple[float, float] = (0.0, 255.0)
     interpolation: str = "area"
     roi: tuple[float, float, float, float] | None = None
-    layout: str = "NHWC"
-    extra: dict = field(default_factory=dict, compare=False)
+    resize: str = "stretch"
 
     def __post_init__(self) -> None:
         if self.interpolation not in INTERPOLATIONS:
@@ -43,15 +52,13 @@ class InputContract:
                 f"input contract: interpolation must be one of {sorted(INTERPOLATIONS)}, "
                 f"got {self.interpolation!r}"
             )
+        if self.resize not in RESIZE_MODES:
+            raise ValueError(f"input contract: resize must be one of {list(RESIZE_MODES)}, "
+                             f"got {self.resize!r}")
         if self.color_order != "RGB":
             raise ValueError(f"input contract: only RGB models are supported, got {self.color_order!r}")
         if self.roi is not None:
-            x0, y0, x1, y1 = self.roi
-            if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
-                raise ValueError(
-                    f"input contract: roi must be fractions 0 <= x0 < x1 <= 1, 0 <= y0 < y1 <= 1; "
-                    f"got {self.roi}"
-                )
+            check_roi(self.roi)
 
     @property
     def cv2_interpolation(self) -> int:
@@ -61,21 +68,40 @@ class InputContract:
     def to_dict(self) -> dict:
         """A JSON-ready dict (the form stored in bundle.json and artifact metadata)."""
         d = asdict(self)
-        d["value_range"] = list(self.value_range)
         d["roi"] = list(self.roi) if self.roi is not None else None
-        if not d["extra"]:
-            d.pop("extra")
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> InputContract:
         """Inverse of :meth:`to_dict`; unknown keys are an error, not silently dropped."""
-        known = {"height", "width", "color_order", "value_range", "interpolation", "roi", "layout", "extra"}
-        unknown = set(d) - known
+        known = {"height", "width", "color_order", "interpolation", "roi", "resize"}
+        unknown = set(d) - known - set(_FIXED_LEGACY)
         if unknown:
             raise ValueError(f"input contract: unknown keys {sorted(unknown)}; expected {sorted(known)}")
-        kw = dict(d)
-        kw["value_range"] = tuple(kw.get("value_range", (0.0, 255.0)))
+        for key, only in _FIXED_LEGACY.items():
+            if key in d and d[key] != only and not (key == "value_range" and list(d[key]) == only):
+                raise ValueError(f"input contract: {key} = {d[key]!r} is not supported (only {only!r})")
+        kw = {k: v for k, v in d.items() if k in known}
         if kw.get("roi") is not None:
             kw["roi"] = tuple(kw["roi"])
         return cls(**kw)
+
+
+def check_roi(roi) -> tuple[float, float, float, float]:
+    """``roi`` as a validated ``(x0, y0, x1, y1)`` tuple of fractions; a ValueError says how to fix it."""
+    try:
+        x0, y0, x1, y1 = (float(v) for v in roi)
+    except (TypeError, ValueError):
+        raise ValueError(f"roi must be four fractions x0,y0,x1,y1 of the frame, got {roi!r}; "
+                         "e.g. 0.25,0,0.75,1 for the middle half") from None
+    if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
+        raise ValueError(f"roi must be fractions 0 <= x0 < x1 <= 1, 0 <= y0 < y1 <= 1; got {tuple(roi)}")
+    return x0, y0, x1, y1
+
+
+def parse_roi(text: str | list | tuple | None) -> tuple[float, float, float, float] | None:
+    """An ROI from a flag or config value (``"x0,y0,x1,y1"`` or a list); None, "", "none", "full": none."""
+    if text is None or (isinstance(text, str) and text.strip().lower() in ("", "none", "full")):
+        return None
+    parts = text.split(",") if isinstance(text, str) else text
+    return check_roi(parts)

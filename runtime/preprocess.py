@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from runtime.area_resize import resize_area
-from runtime.contract import InputContract
+from runtime.contract import LETTERBOX_PAD, InputContract
 
 
 def roi_pixels(roi: tuple[float, float, float, float], width: int, height: int) -> tuple[int, int, int, int]:
@@ -32,13 +32,45 @@ def crop_roi(image: np.ndarray, contract: InputContract) -> np.ndarray:
     return image[r0:r1, c0:c1]
 
 
-def resize(image: np.ndarray, contract: InputContract) -> np.ndarray:
-    """Resize to the contract's size with its interpolation (no-op when already that size)."""
-    if image.shape[0] == contract.height and image.shape[1] == contract.width:
+def _scaled(image: np.ndarray, width: int, height: int, contract: InputContract) -> np.ndarray:
+    if image.shape[0] == height and image.shape[1] == width:
         return image
     if contract.cv2_interpolation == cv2.INTER_AREA:  # same pixels as cv2.resize, on all cores
-        return resize_area(image, contract.width, contract.height)
-    return cv2.resize(image, (contract.width, contract.height), interpolation=contract.cv2_interpolation)
+        return resize_area(image, width, height)
+    return cv2.resize(image, (width, height), interpolation=contract.cv2_interpolation)
+
+
+def fitted_size(width: int, height: int, contract: InputContract) -> tuple[int, int]:
+    """The size a ``width`` x ``height`` image is scaled to before letterbox padding or centre cropping.
+
+    Letterbox fits inside the model's size, crop covers it; both keep the aspect (to the pixel).
+    """
+    fit = min if contract.resize == "letterbox" else max
+    s = fit(contract.width / width, contract.height / height)
+    w, h = max(1, int(round(width * s))), max(1, int(round(height * s)))
+    if contract.resize == "letterbox":
+        return min(w, contract.width), min(h, contract.height)
+    return max(w, contract.width), max(h, contract.height)
+
+
+def resize(image: np.ndarray, contract: InputContract) -> np.ndarray:
+    """Bring ``image`` to the contract's size by its ``resize`` mode and interpolation.
+
+    No-op when already that size. ``letterbox`` centres the scaled image on LETTERBOX_PAD grey;
+    ``crop`` cuts the centre of the scaled image; ``stretch`` scales each axis on its own.
+    """
+    H, W = contract.height, contract.width
+    if contract.resize == "stretch" or (image.shape[0] == H and image.shape[1] == W):
+        return _scaled(image, W, H, contract)
+    w, h = fitted_size(image.shape[1], image.shape[0], contract)
+    scaled = _scaled(image, w, h, contract)
+    if contract.resize == "crop":
+        left, top = (w - W) // 2, (h - H) // 2
+        return scaled[top:top + H, left:left + W]
+    out = np.full((H, W) + image.shape[2:], LETTERBOX_PAD, dtype=image.dtype)
+    left, top = (W - w) // 2, (H - h) // 2
+    out[top:top + h, left:left + w] = scaled
+    return out
 
 
 def prepare_rgb(rgb: np.ndarray, contract: InputContract) -> np.ndarray:
@@ -47,14 +79,14 @@ def prepare_rgb(rgb: np.ndarray, contract: InputContract) -> np.ndarray:
 
 
 def prepare_bgr(bgr: np.ndarray, contract: InputContract) -> np.ndarray:
-    """OpenCV BGR frame -> ``HxWx3`` RGB uint8 model input.
+    """OpenCV ``HxWx3`` BGR frame -> ``HxWx3`` RGB uint8 model input.
 
+    Frames are normalised to 3-channel BGR once, where they enter (``runtime.sources.as_bgr``).
     Crops and resizes *before* the colour swap so that the swap touches only model-sized pixels
     (on a 1080p frame that is ~40x less work than swapping first).
     """
-    if bgr.ndim == 2:
-        bgr = cv2.cvtColor(bgr, cv2.COLOR_GRAY2BGR)
-    elif bgr.shape[2] == 4:
-        bgr = cv2.cvtColor(bgr, cv2.COLOR_BGRA2BGR)
+    if bgr.ndim != 3 or bgr.shape[2] != 3:
+        raise ValueError(f"prepare_bgr expects an HxWx3 BGR frame, got shape {bgr.shape}; "
+                         "normalise frames with runtime.sources.as_bgr where they are captured")
     small = resize(crop_roi(bgr, contract), contract)
     return cv2.cvtColor(small, cv2.COLOR_BGR2RGB)

@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from runtime.bundle import Artifact, Bundle
-from runtime.contract import InputContract
+from runtime.contract import InputContract, parse_roi
 from runtime.debounce import KofN
 from runtime.driver import RunSummary, Stopper, drive, handle_signals, summarize
 from runtime.errors import BundleError
@@ -80,13 +80,17 @@ def snapshot_paths(folder: str | None) -> Callable[[dict], str] | None:
     return lambda event: str(Path(folder) / snapshot_name(event))
 
 
-def capture_geometry(contract: InputContract,
-                     camera_resize: bool) -> tuple[InputContract, CameraResize | None]:
+def capture_geometry(contract: InputContract, camera_resize: bool,
+                     roi: str | list | None = None) -> tuple[InputContract, CameraResize | None]:
     """The contract the loop applies, and what to ask of the camera's hardware (``--camera-resize``).
 
-    With camera-side resizing the frames arrive already cropped to the ROI and at the model's
-    size, so the loop must not crop again: its contract drops the ROI and its resize is a no-op.
+    ``roi`` (the ``--roi`` setting) replaces the bundle's ROI: where the part sits depends on how the
+    camera is mounted, not on the model. With camera-side resizing the frames arrive already cropped
+    to the ROI and at the model's size, so the loop must not crop again: its contract drops the ROI
+    and its resize is a no-op.
     """
+    if roi is not None:
+        contract = replace(contract, roi=parse_roi(roi))
     if not camera_resize:
         return contract, None
     return replace(contract, roi=None), CameraResize.for_contract(contract)
@@ -103,7 +107,7 @@ def run_config(config: CameraConfig, *, bundle: Bundle | None = None, source=Non
     artifact = choose_artifact(bundle, config)
     decider = bundle.decider(artifact, config.thresholds)
     options = {"providers": config.providers} if config.providers else {}
-    contract, resize = capture_geometry(bundle.contract, config.camera_resize)
+    contract, resize = capture_geometry(bundle.contract, config.camera_resize, config.roi)
     if source is None:  # built, not opened, before the model loads: a bad --source fails at once
         source = open_source(config.source, realtime=config.realtime, width=config.width,
                              height=config.height, fps=config.fps, reconnect=config.reconnect,

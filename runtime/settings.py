@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from runtime import configfile
+from runtime.contract import parse_roi
 from runtime.errors import EdgeFlagError
 from runtime.fsutil import atomic_write_json
 
@@ -43,6 +44,9 @@ class CameraConfig:
     # The camera's hardware (Pi ISP, Jetson VIC) crops the ROI and scales to the model's input,
     # so the CPU does not resize (picamera2 and csi:// sources; see runtime.sources.camera_resize).
     camera_resize: bool = False
+    # Where the part sits in the camera's view, as fractions x0,y0,x1,y1 (a flag, config or profile):
+    # overrides the bundle's own ROI; "full" uses the whole frame. None: the bundle's.
+    roi: str | list[float] | None = None
     reconnect: bool = True  # reopen a live source that disconnects, with backoff
     events: str = "events/events.jsonl"  # append-only, fsync'd event log
     snapshots: str | None = "events/snapshots"  # JPEGs of flagged parts; None: no snapshots
@@ -65,6 +69,12 @@ class CameraConfig:
         if int(self.snapshots_keep) < 0:
             raise ConfigError(f"snapshots_keep must be >= 0 (0 keeps every snapshot), "
                               f"got {self.snapshots_keep}; e.g. --snapshots-keep 5000")
+        if self.roi is not None:
+            try:
+                parse_roi(self.roi)
+            except ValueError as exc:
+                raise ConfigError(f"{exc}; e.g. --roi 0.2,0.1,0.8,0.9, or --roi full for the whole "
+                                  "frame") from None
         for name in ("max_frames", "duration", "threads", "queue_size", "drain_timeout"):
             value = getattr(self, name)
             if value is not None and value <= 0:

@@ -69,3 +69,18 @@ def test_cli_errors_exit_2_without_traceback(args, match, tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 2 and match in r.stderr and "Traceback" not in r.stderr
     assert not out.exists() or not any(out.iterdir())  # no empty run folder left behind
+
+
+def test_resize_and_roi_become_the_input_contract(tmp_path):
+    from runtime.contract import InputContract
+    from train.pipeline import input_contract
+
+    cfg = resolve({"image_size": 96, "resize": "letterbox", "roi": "0.1,0,0.9,1"})
+    assert input_contract(cfg) == InputContract(96, 96, roi=(0.1, 0.0, 0.9, 1.0), resize="letterbox")
+    assert input_contract(resolve({})).roi is None
+    (tmp_path / "c.toml").write_text('[train]\nresize = "crop"\nroi = "0,0,0.5,0.5"\n')
+    assert input_contract(resolve(config_file=tmp_path / "c.toml")).resize == "crop"
+    with pytest.raises(TrainError, match="x0,y0,x1,y1"):
+        resolve({"roi": "0.5"})
+    with pytest.raises(TrainError, match="resize must be one of"):
+        resolve({"resize": "squash"})

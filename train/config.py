@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from runtime.configfile import read_config_file
+from runtime.contract import INTERPOLATIONS as CONTRACT_INTERPOLATIONS
+from runtime.contract import RESIZE_MODES, parse_roi
 from runtime.hints import closest
 from train.errors import TrainError
 
 BACKBONES = ("mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large")
 STRATEGIES = ("default", "mirrored", "multi-worker")
-INTERPOLATIONS = ("area", "bilinear", "nearest", "bicubic")
+INTERPOLATIONS = tuple(CONTRACT_INTERPOLATIONS)  # the contract's names, in its order
 CLASS_WEIGHTS = ("balanced", "none")
 POOLINGS = ("avg", "max")
 FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
@@ -41,6 +43,11 @@ class TrainConfig:
     image_size: int = _f(224, "square model input size in px (>= 32)")
     interpolation: str = _f("area", "resize interpolation (part of the input contract)",
                             choices=INTERPOLATIONS)
+    resize: str = _f("stretch", "how photos of another aspect reach the square input (part of the input "
+                                "contract): stretch, letterbox (keep the aspect, pad) or crop (keep the "
+                                "aspect, cut the centre)", choices=RESIZE_MODES)
+    roi: str | None = _f(None, "crop every photo (and camera frame) to this region before resizing, "
+                               "fractions x0,y0,x1,y1 of the image (part of the input contract)")
     weights: str = _f("auto", "auto | imagenet | none | PATH to a Keras .h5 backbone weights file")
     epochs_head: int = _f(50, "stage 1: epochs of the classifier head on cached frozen-backbone features")
     epochs_finetune: int = _f(5, "stage 2: epochs fine-tuning the top blocks (0 = skip)")
@@ -99,6 +106,10 @@ def _problems(c: TrainConfig) -> list[str]:
         choices = f.metadata.get("choices")
         if choices and getattr(c, f.name) not in choices:
             p.append(f"{f.name} must be one of {list(choices)}, got {getattr(c, f.name)!r}")
+    try:
+        parse_roi(c.roi)
+    except ValueError as exc:
+        p.append(str(exc))
     if c.image_size < 32:
         p.append(f"image_size must be >= 32, got {c.image_size}")
     if c.alpha <= 0:

@@ -8,7 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from runtime.contract import InputContract
+from runtime.contract import InputContract, parse_roi
 from runtime.errors import EdgeFlagError
 from runtime.fsutil import atomic_write_json, atomic_write_text
 from runtime.rates import format_rate
@@ -115,7 +115,7 @@ def train(config: TrainConfig) -> Path:
     # Weights and data are checked before TensorFlow is even imported: mistakes fail in a second.
     weights = resolve_weights(config)
     run_dir, created = _prepare_run_dir(config)
-    contract = InputContract(config.image_size, config.image_size, interpolation=config.interpolation)
+    contract = input_contract(config)
     ds = _intake(config, contract, run_dir, created)
     _configure_tensorflow(config)
     clf, history = _fit(config, ds, weights)
@@ -126,6 +126,12 @@ def train(config: TrainConfig) -> Path:
     if config.verbose:
         print(summary(run_dir, ds, weights, history, metrics, time.perf_counter() - t0), file=sys.stderr)
     return run_dir
+
+
+def input_contract(config: TrainConfig) -> InputContract:
+    """The pixels the model will take, as the training config describes them."""
+    return InputContract(config.image_size, config.image_size, interpolation=config.interpolation,
+                         roi=parse_roi(config.roi), resize=config.resize)
 
 
 def best_stage(history: list[dict]) -> str | None:

@@ -35,7 +35,16 @@ class CameraResize:
 
     @classmethod
     def for_contract(cls, contract: InputContract) -> CameraResize:
-        """What a model with this input contract needs from the camera."""
+        """What a model with this input contract needs from the camera.
+
+        Camera scalers stretch the ROI to the requested size; a model trained with an
+        aspect-keeping resize (letterbox, crop) would see other pixels than it learnt on.
+        """
+        if contract.resize != "stretch":
+            raise SourceError(
+                f"--camera-resize: this model's input contract resizes by {contract.resize!r} (it keeps the "
+                "aspect), and camera scalers stretch. Fix: drop --camera-resize (with a device profile: "
+                "add --no-camera-resize) so the CPU resizes as in training, or train with --resize stretch.")
         return cls(contract.width, contract.height, contract.roi)
 
     def crop_edges(self, width: int, height: int) -> tuple[int, int, int, int] | None:
