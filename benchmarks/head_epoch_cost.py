@@ -27,8 +27,8 @@ def _variants(images: int, size: int, alpha: float, batch: int) -> tuple[dict, d
     import keras
 
     from train.config import TrainConfig
+    from train.features import pooled_features
     from train.model import build_classifier, freeze_backbone, unfreeze_top_blocks
-    from train.stages import cache_features
     from train.synth import render_part
     from train.weights import WeightsChoice
 
@@ -39,7 +39,7 @@ def _variants(images: int, size: int, alpha: float, batch: int) -> tuple[dict, d
     clf = build_classifier(cfg, 2, WeightsChoice("none", "none", None, None))
     freeze_backbone(clf)
     t0 = time.perf_counter()
-    feats = cache_features(clf, x.astype(np.uint8), batch)
+    feats = pooled_features(clf.backbone, x.astype(np.uint8), batch)["avg"]
     cache_s = time.perf_counter() - t0
     # Separate model objects per variant, so that each keeps its own compiled train function.
     uncached = keras.Model(clf.model.input, clf.model.output)

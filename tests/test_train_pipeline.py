@@ -181,6 +181,23 @@ def test_pretrained_path_runs_two_stages_with_cached_features(messy_run, local_w
     assert (cfg["alpha"], cfg["image_size"], cfg["epochs_head"]) == (0.35, 32, 2)
 
 
+def test_stage_1_chooses_its_recipe_on_cached_features_with_augmented_views(messy_run):
+    import keras
+
+    rc, run = messy_run
+    head = json.loads((run / "history.json").read_text())[0]
+    assert head["train_feature_rows"] == 3 * len(_split(run, "train"))  # originals + 2 augmented views
+    recipe = head["recipe"]
+    tried = {(c["pooling"], c["lr_head"]) for c in recipe["candidates"]}
+    assert recipe["searched"] and tried == {("avg", 1e-3), ("avg", 3e-3), ("max", 1e-3), ("max", 3e-3)}
+    best = min(recipe["candidates"], key=lambda c: c["val_loss"])
+    assert (recipe["pooling"], recipe["lr_head"]) == (best["pooling"], best["lr_head"])
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["recipe"] == {"pooling": best["pooling"], "lr_head": best["lr_head"], "searched": True}
+    pool = keras.models.load_model(run / "model.keras").get_layer("pool")  # the saved model has the winner
+    assert type(pool).__name__ == {"avg": "GlobalAveragePooling2D", "max": "GlobalMaxPooling2D"}[best["pooling"]]
+
+
 def test_a_fine_tuning_that_makes_things_worse_ends_with_the_stage_1_model(tmp_path):
     import keras
 

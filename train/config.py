@@ -23,7 +23,7 @@ BACKBONES = ("mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large")
 STRATEGIES = ("default", "mirrored", "multi-worker")
 INTERPOLATIONS = tuple(CONTRACT_INTERPOLATIONS)  # the contract's names, in its order
 CLASS_WEIGHTS = ("balanced", "none")
-POOLINGS = ("avg", "max")
+POOLINGS = ("auto", "avg", "max")
 FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
 
 
@@ -58,8 +58,13 @@ class TrainConfig:
     lr_finetune: float = _f(1e-4, "peak learning rate of stage 2 (fine-tuning: keep it low; warm-up "
                                   "over the first epoch, then cosine decay)")
     lr_scratch: float = _f(3e-3, "initial learning rate from scratch (cosine decay over the epochs)")
-    pooling: str = _f("avg", "global pooling of the backbone features: avg, or max (small local defects)",
+    pooling: str = _f("auto", "global pooling of the backbone features: avg, max (small local defects), or "
+                              "auto (both tried on the cached features, the lower val loss kept)",
                       choices=POOLINGS)
+    head_search: bool = _f(True, "stage 1 also tries lr_head / 3 on the cached features and keeps the lower "
+                                 "val loss (seconds: the backbone is not run again)")
+    head_views: int = _f(2, "stage 1: augmented views of each training photo added to the cached features "
+                            "(0 = the originals only; needs augment)")
     dropout: float = _f(0.2, "dropout before the classifier")
     augment: bool = _f(True, "random flip/rotation/zoom/brightness while training the whole net")
     flip: str = _f("horizontal", "random flips (vertical ones too only if the light allows)", choices=FLIPS)
@@ -117,7 +122,8 @@ def _problems(c: TrainConfig) -> list[str]:
     if not (0 < c.val_fraction < 1 and 0 < c.test_fraction < 1 and c.val_fraction + c.test_fraction < 0.9):
         p.append(f"val_fraction and test_fraction must be in (0, 1) with a sum < 0.9, "
                  f"got {c.val_fraction} and {c.test_fraction}")
-    for name in ("epochs_head", "epochs_finetune", "epochs_scratch", "finetune_blocks", "patience"):
+    for name in ("epochs_head", "epochs_finetune", "epochs_scratch", "finetune_blocks", "patience",
+                 "head_views"):
         if getattr(c, name) < 0:
             p.append(f"{name} must be >= 0, got {getattr(c, name)}")
     if c.batch_size < 1:

@@ -30,10 +30,16 @@ class Classifier:
     backbone: Any
     features: Any  # image -> pooled features
     head: Any  # pooled features -> softmax
+    pooling: str = "avg"  # the global pooling between backbone and head (avg | max)
 
 
-def build_classifier(config: TrainConfig, num_classes: int, weights: WeightsChoice) -> Classifier:
-    """Build the model for ``config`` with ``weights`` (raises WeightsError when they do not load)."""
+def build_classifier(config: TrainConfig, num_classes: int, weights: WeightsChoice,
+                     pooling: str | None = None) -> Classifier:
+    """Build the model for ``config`` with ``weights`` (raises WeightsError when they do not load).
+
+    ``pooling`` overrides ``config.pooling`` (needed when it is ``auto``: average until the head's
+    recipe search decides).
+    """
     import keras
 
     spec = get_backbone(config.backbone)
@@ -44,10 +50,10 @@ def build_classifier(config: TrainConfig, num_classes: int, weights: WeightsChoi
         if weights.used == "none":
             raise
         raise load_failure(config, weights, exc) from exc
-    pooling = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D}
-    pool = pooling[config.pooling](name="pool")
-    drop = keras.layers.Dropout(config.dropout, name="dropout")
-    dense = keras.layers.Dense(num_classes, activation="softmax", name="probs")
+    pooling = pooling or (config.pooling if config.pooling != "auto" else "avg")
+    pools = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D}
+    pool = pools[pooling](name="pool")
+    drop, dense = _head_layers(num_classes, config.dropout)
     image = keras.Input(shape, name="image")
     pooled = pool(backbone(image))
     model = keras.Model(image, dense(drop(pooled)), name=f"{config.backbone}_classifier")
@@ -56,7 +62,23 @@ def build_classifier(config: TrainConfig, num_classes: int, weights: WeightsChoi
     head = keras.Model(f_in, dense(drop(f_in)), name="head")
     if not weights.pretrained:
         prepare_for_scratch(backbone)
-    return Classifier(model=model, backbone=backbone, features=features, head=head)
+    return Classifier(model=model, backbone=backbone, features=features, head=head, pooling=pooling)
+
+
+def _head_layers(num_classes: int, dropout: float):
+    import keras
+
+    return (keras.layers.Dropout(dropout, name="dropout"),
+            keras.layers.Dense(num_classes, activation="softmax", name="probs"))
+
+
+def standalone_head(dim: int, num_classes: int, dropout: float):
+    """A head like the model's (dropout -> softmax) on ``dim`` pooled features, sharing nothing."""
+    import keras
+
+    drop, dense = _head_layers(num_classes, dropout)
+    f_in = keras.Input((dim,), name="pooled_features")
+    return keras.Model(f_in, dense(drop(f_in)), name="candidate_head")
 
 
 def prepare_for_scratch(backbone) -> None:

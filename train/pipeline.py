@@ -62,7 +62,7 @@ def _intake(config: TrainConfig, contract: InputContract, run_dir: Path, created
 
 def _fit(config: TrainConfig, ds: Dataset, weights: WeightsChoice):
     from train.model import build_classifier
-    from train.stages import finetune, train_head, train_scratch
+    from train.stages import finetune, train_scratch
     from train.strategy import get_strategy
 
     strategy = get_strategy(config.strategy)
@@ -72,12 +72,27 @@ def _fit(config: TrainConfig, ds: Dataset, weights: WeightsChoice):
     history = []
     if not weights.pretrained:
         history.append(train_scratch(clf, data, config, ds.class_weight, strategy))
-    else:
-        if config.epochs_head:
-            history.append(train_head(clf, data, config, ds.class_weight, strategy))
-        if config.epochs_finetune:
-            history.append(finetune(clf, data, config, ds.class_weight, strategy))
+        return clf, history
+    if config.epochs_head:
+        clf, head = _stage_one(clf, data, config, ds, weights, strategy)
+        history.append(head)
+    if config.epochs_finetune:
+        history.append(finetune(clf, data, config, ds.class_weight, strategy))
     return clf, history
+
+
+def _stage_one(clf, data, config: TrainConfig, ds: Dataset, weights: WeightsChoice, strategy):
+    """Cache features, choose the head's recipe on them, rebuild for another pooling, train the head."""
+    from train.model import build_classifier
+    from train.recipe import choose_recipe
+    from train.stages import head_features, train_head
+
+    features = head_features(clf, data, config)
+    recipe = choose_recipe(features[0], features[1], config, ds.class_weight, len(ds.labels))
+    if clf.pooling != recipe["pooling"]:
+        with strategy.scope():  # same backbone weights, other pooling: the cached features still hold
+            clf = build_classifier(config, len(ds.labels), weights, pooling=recipe["pooling"])
+    return clf, train_head(clf, features, config, ds.class_weight, strategy, recipe)
 
 
 def _evaluate(clf, ds: Dataset, config: TrainConfig) -> dict:
@@ -119,7 +134,7 @@ def train(config: TrainConfig) -> Path:
     ds = _intake(config, contract, run_dir, created)
     _configure_tensorflow(config)
     clf, history = _fit(config, ds, weights)
-    metrics = {**_evaluate(clf, ds, config), "best_stage": best_stage(history)}
+    metrics = {**_evaluate(clf, ds, config), "best_stage": best_stage(history), "recipe": _recipe(history)}
     _save(run_dir, clf, ds, config, history, metrics)
     write_manifest(run_dir, config=config, labels=ds.labels, ok_label=ds.ok_label, contract=contract,
                    data_dir=ds.root, weights=weights.to_dict(), dataset_fingerprint=ds.fingerprint)
@@ -134,10 +149,20 @@ def input_contract(config: TrainConfig) -> InputContract:
                          roi=parse_roi(config.roi), resize=config.resize)
 
 
+def _recipe(history: list[dict]) -> dict | None:
+    head = next((h for h in history if h["stage"] == "head"), None)
+    return None if head is None else {k: head["recipe"][k] for k in ("pooling", "lr_head", "searched")}
+
+
 def best_stage(history: list[dict]) -> str | None:
     """The stage whose weights the run kept: the last one that improved on the one before it."""
     kept = [h["stage"] for h in history if h.get("improved", True)]
     return kept[-1] if kept else None
+
+
+def _recipe_line(recipe: dict) -> str:
+    how = "chosen on the val split" if recipe["searched"] else "as configured"
+    return f"recipe   pooling {recipe['pooling']}, lr_head {recipe['lr_head']:.2g} ({how})"
 
 
 def summary(run_dir: Path, ds: Dataset, weights: WeightsChoice, history: list, metrics: dict,
@@ -156,6 +181,7 @@ def summary(run_dir: Path, ds: Dataset, weights: WeightsChoice, history: list, m
         f"weights  {weights.used} (requested {weights.requested})",
         f"stages   {stages or 'none'}",
         f"kept     the model after {metrics.get('best_stage') or 'none'} (lowest val loss of the stages)",
+        *([_recipe_line(metrics["recipe"])] if metrics.get("recipe") else []),
         f"test     accuracy {format_rate(t['accuracy_ci'])}",
         f"         defect recall {format_rate(t['defect_recall_ci'])}",
         f"classes  {per}",

@@ -12,8 +12,10 @@ import numpy as np
 
 from train.config import TrainConfig
 from train.data import augmenter, make_dataset
+from train.features import CachedFeatures, cache_training_features
 from train.model import Classifier, freeze_backbone, unfreeze_top_blocks
 from train.progress import progress_callback
+from train.recipe import fit_head
 
 
 def _callbacks(stage: str, epochs: int, config: TrainConfig) -> list:
@@ -38,14 +40,6 @@ def _record(stage: str, hist, seconds: float, **extra) -> dict:
             **h, **extra}
 
 
-def cache_features(clf: Classifier, x: np.ndarray, batch_size: int) -> np.ndarray:
-    """Pooled backbone features of ``x``: one forward pass, no augmentation."""
-    import tensorflow as tf
-
-    ds = tf.data.Dataset.from_tensor_slices(x).batch(batch_size).map(lambda a: tf.cast(a, tf.float32))
-    return clf.features.predict(ds, verbose=0)
-
-
 def val_loss(model, x: np.ndarray, y: np.ndarray, config: TrainConfig) -> float:
     """Mean cross-entropy of ``model`` on ``(x, y)``, as Keras computes ``val_loss`` (no class weights)."""
     p = model.predict(make_dataset(x, y, config, training=False), verbose=0)
@@ -53,23 +47,34 @@ def val_loss(model, x: np.ndarray, y: np.ndarray, config: TrainConfig) -> float:
     return float(np.mean(-np.log(np.clip(p[np.arange(len(y)), y], eps, 1 - eps))))
 
 
-def train_head(clf: Classifier, data, config: TrainConfig, class_weight: dict, strategy) -> dict:
-    """Stage 1: frozen backbone; features computed once, the head trains on the cached arrays."""
+def head_features(clf: Classifier, data, config: TrainConfig) -> tuple[CachedFeatures, CachedFeatures, float]:
+    """Stage 1's cached features: the training photos (with ``head_views`` augmented views) and val."""
     freeze_backbone(clf)
     (xt, yt), (xv, yv) = data
     t0 = time.perf_counter()
-    ft, fv = cache_features(clf, xt, config.batch_size), cache_features(clf, xv, config.batch_size)
-    t_cache = time.perf_counter() - t0
+    aug = augmenter(config) if config.head_views else None
+    train_f = cache_training_features(clf.backbone, xt, yt, config.batch_size, config.head_views, aug,
+                                      config.seed)
+    val_f = cache_training_features(clf.backbone, xv, yv, config.batch_size, 0)
+    secs = time.perf_counter() - t0
     if config.verbose:
-        print(f"[head] cached {ft.shape[1]}-d features of {len(ft)} + {len(fv)} images in {t_cache:.1f} s",
-              file=sys.stderr, flush=True)
+        views = f" ({len(xt)} photos x {len(train_f) // max(1, len(xt))} views)" if aug is not None else ""
+        print(f"[head] cached {train_f.pooled['avg'].shape[1]}-d features of {len(train_f)}{views} + "
+              f"{len(val_f)} images in {secs:.1f} s", file=sys.stderr, flush=True)
+    return train_f, val_f, secs
+
+
+def train_head(clf: Classifier, features, config: TrainConfig, class_weight: dict, strategy,
+               recipe: dict) -> dict:
+    """Stage 1: frozen backbone; the head trains on the cached features with the chosen ``recipe``."""
+    train_f, val_f, t_cache = features
+    pool = recipe["pooling"]
     with strategy.scope():
-        _compile(clf.head, config.lr_head)
-    t0 = time.perf_counter()
-    hist = clf.head.fit(ft, yt, validation_data=(fv, yv), epochs=config.epochs_head,
-                        batch_size=config.batch_size, class_weight=class_weight, shuffle=True, verbose=0,
-                        callbacks=_callbacks("head", config.epochs_head, config))
-    return _record("head", hist, time.perf_counter() - t0, feature_cache_seconds=round(t_cache, 2))
+        t0 = time.perf_counter()
+        hist = fit_head(clf.head, train_f.pooled[pool], train_f.y, val_f.pooled[pool], val_f.y, config,
+                        class_weight, recipe["lr_head"], _callbacks("head", config.epochs_head, config))
+    return _record("head", hist, time.perf_counter() - t0, feature_cache_seconds=round(t_cache, 2),
+                   train_feature_rows=len(train_f), recipe=recipe)
 
 
 def finetune(clf: Classifier, data, config: TrainConfig, class_weight: dict, strategy) -> dict:

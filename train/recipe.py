@@ -1,0 +1,64 @@
+"""The head's recipe, chosen on the validation split where it is cheap: on the cached features.
+
+A new set does not say in advance whether average or max pooling suits its defects (a large
+smooth patch vs a few bright pixels) or which head learning rate converges best on a few hundred
+photos. On cached features a candidate head trains in seconds, so each is tried and the one with
+the lowest validation loss wins; every candidate's figures are kept in the run's history.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from train.config import TrainConfig
+from train.features import POOLINGS, CachedFeatures
+
+
+def candidates(config: TrainConfig) -> list[dict]:
+    """The (pooling, lr_head) pairs tried: both poolings when ``pooling`` is auto; lr_head and lr_head / 3."""
+    pools = POOLINGS if config.pooling == "auto" else (config.pooling,)
+    lrs = (config.lr_head / 3, config.lr_head) if config.head_search else (config.lr_head,)
+    return [{"pooling": p, "lr_head": lr} for p in pools for lr in lrs]
+
+
+def fit_head(head, ft: np.ndarray, yt: np.ndarray, fv: np.ndarray, yv: np.ndarray, config: TrainConfig,
+             class_weight: dict | None, lr: float, callbacks: list):
+    """Train ``head`` (pooled features -> softmax) with Adam at ``lr``; returns the Keras history."""
+    import keras
+
+    head.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
+                 metrics=["accuracy"])
+    return head.fit(ft, yt, validation_data=(fv, yv), epochs=config.epochs_head, batch_size=config.batch_size,
+                    class_weight=class_weight, shuffle=True, verbose=0, callbacks=callbacks)
+
+
+def choose_recipe(train_f: CachedFeatures, val_f: CachedFeatures, config: TrainConfig, class_weight: dict,
+                  num_classes: int) -> dict:
+    """The candidate with the lowest validation loss, and every candidate's result."""
+    import keras
+
+    from train.model import standalone_head
+
+    pairs = candidates(config)
+    if len(pairs) == 1:
+        return {**pairs[0], "searched": False, "candidates": []}
+    results = []
+    for c in pairs:
+        keras.utils.set_random_seed(config.seed)
+        head = standalone_head(train_f.pooled[c["pooling"]].shape[1], num_classes, config.dropout)
+        stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience,
+                                             restore_best_weights=True)
+        hist = fit_head(head, train_f.pooled[c["pooling"]], train_f.y, val_f.pooled[c["pooling"]], val_f.y,
+                        config, class_weight, c["lr_head"], [stop])
+        best = int(np.argmin(hist.history["val_loss"]))
+        results.append({**c, "val_loss": round(float(hist.history["val_loss"][best]), 6),
+                        "val_accuracy": round(float(hist.history["val_accuracy"][best]), 6),
+                        "epochs": len(hist.history["val_loss"])})
+        if config.verbose:
+            r = results[-1]
+            print(f"[recipe] pooling {r['pooling']} lr_head {r['lr_head']:.2g}: val_loss {r['val_loss']:.4f} "
+                  f"val_accuracy {r['val_accuracy']:.4f} ({r['epochs']} epochs)", file=sys.stderr, flush=True)
+    win = min(results, key=lambda r: r["val_loss"])
+    return {"pooling": win["pooling"], "lr_head": win["lr_head"], "searched": True, "candidates": results}
