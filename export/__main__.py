@@ -51,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
            f"interval (stricter; needs hundreds of test images) (default: {g.agreement_bound})")
     a("--target-false-alarm-rate", type=float,
       help=f"false-alarm rate the val-chosen thresholds aim for (default: {d.target_false_alarm_rate})")
+    a("--min-defect-recall", type=float,
+      help="line target for the reference model: defects caught at the thresholds on test, a fraction; "
+           f"below it the bundle says 'not fit for the line' (default: {d.min_defect_recall})")
+    a("--max-false-alarm-rate", type=float,
+      help="line target: good parts flagged at the thresholds on test, a fraction "
+           f"(default: {d.max_false_alarm_rate})")
     a("--keep-going", action="store_true", default=None,
       help="exit 0 when some artifacts are rejected, as long as one passed (they stay marked in bundle.json)")
     a("--threads", type=int, help="threads per backend during evaluation (default: all cores)")

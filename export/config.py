@@ -14,6 +14,7 @@ from export.errors import OptionError
 from export.presets import Float16Preset, Int8Preset
 from runtime import configfile
 from runtime.decision import DEFAULT_TARGET_FALSE_ALARM_RATE
+from runtime.fitness import DEFAULT_MAX_FALSE_ALARM_RATE, DEFAULT_MIN_DEFECT_RECALL, LineTargets
 
 AGREEMENT_BOUNDS = ("point", "lower")
 
@@ -72,10 +73,19 @@ class ExportConfig:
     opset: int = 17
     gate: GatePolicy = field(default_factory=GatePolicy)
     target_false_alarm_rate: float = DEFAULT_TARGET_FALSE_ALARM_RATE
+    # Line targets the reference model itself is judged against (runtime.fitness), at the thresholds.
+    min_defect_recall: float = DEFAULT_MIN_DEFECT_RECALL
+    max_false_alarm_rate: float = DEFAULT_MAX_FALSE_ALARM_RATE
     keep_going: bool = False
     threads: int | None = None  # evaluation threads per backend; None = all cores
     seed: int = 0  # calibration image sampling
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        try:
+            LineTargets(self.min_defect_recall, self.max_false_alarm_rate)
+        except ValueError as exc:
+            raise OptionError(f"{exc}; e.g. --min-defect-recall 0.95 --max-false-alarm-rate 0.05") from None
 
     def to_dict(self) -> dict:
         """JSON-ready resolved config."""

@@ -26,6 +26,7 @@ from export.registry import ExportResult, resolve_settings, run_format, select_f
 from export.report import write_report
 from export.run_dir import RunInfo, load_run
 from runtime.bundle import SCHEMA_VERSION
+from runtime.fitness import LineTargets, describe, judge
 from runtime.fsutil import atomic_write_json, atomic_write_text, sha256_file, update_symlink
 from runtime.versions import package_versions
 
@@ -83,7 +84,15 @@ def bundle_document(ctx: ExportContext, results: list[ExportResult], data: EvalD
             "artifacts": artifacts,
             "failed_exports": [{"name": r.spec.name, "error": r.error, "export_seconds": round(r.seconds, 2)}
                                for r in results if not r.ok],
-            "reference": reference, "gate_policy": gate_policy(config), "provenance": provenance(run)}
+            "reference": reference, "fitness": fitness(reference, config), "gate_policy": gate_policy(config),
+            "provenance": provenance(run)}
+
+
+def fitness(reference: dict, config: ExportConfig) -> dict:
+    """The reference model judged against the line targets at the bundle's thresholds (test split)."""
+    targets = LineTargets(config.min_defect_recall, config.max_false_alarm_rate)
+    return judge(reference["defect_recall_at_threshold_ci"], reference["false_alarm_rate_at_threshold_ci"],
+                 targets, "test split, at the bundle's thresholds")
 
 
 def artifact_entry(result: ExportResult, ctx: ExportContext, data: EvalData, ref: Predictions,
@@ -130,5 +139,9 @@ def _finish(doc: dict, out: Path, config: ExportConfig) -> None:
              ", ".join(passed) or "none", len(problems), out / "report.md")
     for p in problems:
         log.warning("%s", p)
+    log.log(logging.INFO if doc["fitness"]["fit"] is not False else logging.WARNING, "reference model: %s%s",
+            describe(doc["fitness"]), "" if doc["fitness"]["fit"] is not False else
+            " (the camera program refuses this bundle without --allow-unfit; more photos of the missed "
+            "classes, or a looser --target-false-alarm-rate, are the usual fixes)")
     if problems and not (config.keep_going and passed):
         raise GateRejectedError(str(out), problems)

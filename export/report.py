@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from runtime.fitness import describe
 from runtime.fsutil import atomic_write_text
 from runtime.rates import format_rate
 
@@ -95,6 +96,17 @@ def write_plots(doc: dict, root: Path) -> dict[str, str]:
     return out
 
 
+def fitness_line(doc: dict) -> str:
+    """The reference model against the line targets, in words (runtime.fitness)."""
+    f = doc.get("fitness")
+    line = describe(f)
+    if f and f["fit"] is not None:
+        t = f["targets"]
+        line += (f". Targets: defect recall >= {t['min_defect_recall']:.0%}, good parts flagged <= "
+                 f"{t['max_false_alarm_rate']:.0%} (export --min-defect-recall / --max-false-alarm-rate).")
+    return line
+
+
 def render_markdown(doc: dict, plots: dict[str, str]) -> str:
     """report.md text."""
     rows = table_rows(doc)
@@ -104,6 +116,7 @@ def render_markdown(doc: dict, plots: dict[str, str]) -> str:
              f"{doc['reference']['n_val']} val images. Created {doc['created']}.", "",
              "| " + " | ".join(_HEADER) + " |", "|" + "---|" * len(_HEADER)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
+    lines += ["", "## Fitness for the line", "", fitness_line(doc)]
     problems = _problems(doc)
     lines += ["", "## Problems", ""] + [f"- {p}" for p in problems] if problems else []
     warnings = doc.get("warnings", [])
@@ -133,6 +146,7 @@ def render_html(doc: dict, plots: dict[str, str]) -> str:
             f"<style>{style}</style></head><body><h1>Bundle {esc(doc['name'])}</h1>"
             f"<p>Run {esc(str(doc['provenance']['run']))}, {doc['reference']['n_test']} test images.</p>"
             f"<table><tr>{head}</tr>{body}</table>"
+            f"<h2>Fitness for the line</h2><p>{esc(fitness_line(doc))}</p>"
             + (f"<h2>Problems</h2><ul>{problems}</ul>" if problems else "")
             + (f"<h2>Warnings</h2><ul>{warnings}</ul>" if warnings else "")
             + f"<h2>Uncertainty (test split, 95% Wilson intervals)</h2><table><tr>{rate_head}</tr>{rate_body}"

@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--providers", type=lambda s: [x for x in s.split(",") if x],
                    help="onnxruntime providers in priority order, e.g. tensorrt,cuda,cpu")
     g.add_argument("--allow-rejected", action="store_true", help="allow a gate-rejected artifact")
+    g.add_argument("--allow-unfit", action="store_true",
+                   help="run a bundle whose model export judged below the line targets (report.md)")
     g.add_argument("--threshold", dest="thresholds", type=_threshold, action="append",
                    metavar="CLASS=VALUE", help="override a defect class's threshold (repeatable)")
     g.add_argument("--k", type=int, help=f"flagged frames needed among the last n (default {D.k})")

@@ -23,6 +23,7 @@ from runtime.contract import InputContract, parse_roi
 from runtime.debounce import KofN
 from runtime.driver import RunSummary, Stopper, drive, handle_signals, summarize
 from runtime.errors import BundleError
+from runtime.fitness import describe
 from runtime.frame_loop import FrameLoop, now_iso
 from runtime.fsutil import atomic_write_json
 from runtime.settings import CameraConfig
@@ -41,6 +42,18 @@ def choose_artifact(bundle: Bundle, config: CameraConfig) -> Artifact:
         return artifact
     return bundle.select(precision=config.precision, fmt=config.format,
                          allow_rejected=config.allow_rejected, backend=config.backend)
+
+
+def check_fitness(bundle: Bundle, config: CameraConfig, log: Callable[[str], None]) -> None:
+    """Refuse a bundle whose reference model export judged unfit for the line, unless allowed."""
+    fitness = bundle.meta.get("fitness")
+    if fitness and fitness.get("fit") is False:
+        if not config.allow_unfit:
+            raise BundleError(f"bundle {bundle.root}: {describe(fitness)}. The model itself misses the line "
+                              "targets (see report.md in the bundle). Fix: retrain with more photos of the "
+                              "missed classes, or pass --allow-unfit to run it anyway (e.g. to collect "
+                              "photos)")
+        log(f"[start] warning: {describe(fitness)}; running anyway (--allow-unfit)")
 
 
 def run(bundle: str | Path | Bundle = "bundles/latest", source="0", *,
@@ -104,6 +117,7 @@ def run_config(config: CameraConfig, *, bundle: Bundle | None = None, source=Non
 
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
     bundle = bundle or Bundle.load(config.bundle)
+    check_fitness(bundle, config, log)
     artifact = choose_artifact(bundle, config)
     decider = bundle.decider(artifact, config.thresholds)
     options = {"providers": config.providers} if config.providers else {}

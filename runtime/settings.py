@@ -34,6 +34,7 @@ class CameraConfig:
     threads: int | None = None  # None: the core count (LiteRT alone would use one)
     providers: list[str] | None = None  # onnxruntime: e.g. ["tensorrt", "cuda", "cpu"]
     allow_rejected: bool = False  # use an artifact the accuracy gate rejected (testing only)
+    allow_unfit: bool = False  # run a bundle whose model export judged unfit for the line targets
     thresholds: dict[str, float] = field(default_factory=dict)  # per defect class, over the bundle's
     k: int = 3  # a defect starts when k of the last n frames are flagged
     n: int = 5

@@ -16,6 +16,7 @@ from typing import Any
 from runtime.configfile import read_config_file
 from runtime.contract import INTERPOLATIONS as CONTRACT_INTERPOLATIONS
 from runtime.contract import RESIZE_MODES, parse_roi
+from runtime.fitness import DEFAULT_MAX_FALSE_ALARM_RATE, DEFAULT_MIN_DEFECT_RECALL, LineTargets
 from runtime.hints import closest
 from train.errors import TrainError
 
@@ -80,6 +81,10 @@ class TrainConfig:
                                          "duplicates (-1 = exact duplicates only)")
     splits_from: str | None = _f(None, "reuse the split lists of this run directory (default: this run's own "
                                        "lists when it is re-run, else a fresh seeded split)")
+    min_defect_recall: float = _f(DEFAULT_MIN_DEFECT_RECALL, "line target: defective parts caught (test "
+                                  "split); below it the model is reported as not fit for the line")
+    max_false_alarm_rate: float = _f(DEFAULT_MAX_FALSE_ALARM_RATE, "line target: good parts flagged (test "
+                                     "split); above it the model is reported as not fit for the line")
     ok_label: str | None = _f(None, "the good class (default: the folder named ok/good/pass/normal/...)")
     seed: int = _f(42, "seed of the split, initial weights, shuffling and augmentation")
     deterministic: bool = _f(True, "TensorFlow's deterministic kernels: the same data, seed and machine type "
@@ -113,6 +118,7 @@ def _problems(c: TrainConfig) -> list[str]:
             p.append(f"{f.name} must be one of {list(choices)}, got {getattr(c, f.name)!r}")
     try:
         parse_roi(c.roi)
+        LineTargets(c.min_defect_recall, c.max_false_alarm_rate)
     except ValueError as exc:
         p.append(str(exc))
     if c.image_size < 32:

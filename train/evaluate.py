@@ -44,6 +44,14 @@ def defect_recall(metrics: dict, ok_label: str) -> dict:
     return rate(total - int(cm[defect_rows, ok].sum()), total)
 
 
+def false_alarm_rate(metrics: dict, ok_label: str) -> dict:
+    """Good parts predicted as some defect class, as a :func:`runtime.rates.rate`."""
+    labels, cm = metrics["labels"], np.array(metrics["confusion_matrix"])
+    ok = labels.index(ok_label)
+    total = int(cm[ok].sum())
+    return rate(total - int(cm[ok, ok]), total)
+
+
 def predict(model, x: np.ndarray, batch_size: int) -> np.ndarray:
     """Probabilities of the Keras model on uint8 images (cast to float32 0..255)."""
     import tensorflow as tf

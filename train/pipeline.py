@@ -10,10 +10,11 @@ from pathlib import Path
 
 from runtime.contract import InputContract, parse_roi
 from runtime.errors import EdgeFlagError
+from runtime.fitness import LineTargets, describe, judge
 from runtime.fsutil import atomic_write_json, atomic_write_text
 from runtime.rates import format_rate
 from train.config import TrainConfig
-from train.evaluate import classification_metrics, defect_recall, predict
+from train.evaluate import classification_metrics, defect_recall, false_alarm_rate, predict
 from train.intake import Dataset, prepare_dataset
 from train.rundir import FILES, run_name, write_manifest
 from train.weights import WeightsChoice, resolve_weights
@@ -84,15 +85,17 @@ def _fit(config: TrainConfig, ds: Dataset, weights: WeightsChoice):
 def _stage_one(clf, data, config: TrainConfig, ds: Dataset, weights: WeightsChoice, strategy):
     """Cache features, choose the head's recipe on them, rebuild for another pooling, train the head."""
     from train.model import build_classifier
-    from train.recipe import choose_recipe
     from train.stages import head_features, train_head
 
     features = head_features(clf, data, config)
-    recipe = choose_recipe(features[0], features[1], config, ds.class_weight, len(ds.labels))
-    if clf.pooling != recipe["pooling"]:
+    head = train_head(clf, features, config, ds.class_weight, strategy, len(ds.labels))
+    pooling = head["recipe"]["pooling"]
+    if clf.pooling != pooling:
         with strategy.scope():  # same backbone weights, other pooling: the cached features still hold
-            clf = build_classifier(config, len(ds.labels), weights, pooling=recipe["pooling"])
-    return clf, train_head(clf, features, config, ds.class_weight, strategy, recipe)
+            weights_now = clf.head.get_weights()
+            clf = build_classifier(config, len(ds.labels), weights, pooling=pooling)
+            clf.head.set_weights(weights_now)
+    return clf, head
 
 
 def _evaluate(clf, ds: Dataset, config: TrainConfig) -> dict:
@@ -103,7 +106,12 @@ def _evaluate(clf, ds: Dataset, config: TrainConfig) -> dict:
         caught = defect_recall(m, ds.ok_label)
         m["defect_recall"] = round(caught["value"] or 0.0, 6)
         m["defect_recall_ci"] = caught
+        m["false_alarm_rate_ci"] = false_alarm_rate(m, ds.ok_label)
         metrics[split] = m
+    targets = LineTargets(config.min_defect_recall, config.max_false_alarm_rate)
+    t = metrics["test"]
+    metrics["fitness"] = judge(t["defect_recall_ci"], t["false_alarm_rate_ci"], targets,
+                               "test split, top-1 (export judges again at its thresholds)")
     return metrics
 
 
@@ -183,7 +191,9 @@ def summary(run_dir: Path, ds: Dataset, weights: WeightsChoice, history: list, m
         f"kept     the model after {metrics.get('best_stage') or 'none'} (lowest val loss of the stages)",
         *([_recipe_line(metrics["recipe"])] if metrics.get("recipe") else []),
         f"test     accuracy {format_rate(t['accuracy_ci'])}",
-        f"         defect recall {format_rate(t['defect_recall_ci'])}",
+        f"         defect recall {format_rate(t['defect_recall_ci'])}, good parts flagged "
+        f"{format_rate(t['false_alarm_rate_ci'])}",
+        f"fitness  {describe(metrics['fitness'])}",
         f"classes  {per}",
         f"outputs  {run_dir}  (model.keras, saved_model/, metrics.json, plots/)",
         f"next     python -m export --run {run_dir}",

@@ -35,30 +35,36 @@ def fit_head(head, ft: np.ndarray, yt: np.ndarray, fv: np.ndarray, yv: np.ndarra
 
 
 def choose_recipe(train_f: CachedFeatures, val_f: CachedFeatures, config: TrainConfig, class_weight: dict,
-                  num_classes: int) -> dict:
-    """The candidate with the lowest validation loss, and every candidate's result."""
+                  num_classes: int, strategy, callbacks=()) -> tuple[dict, dict, list]:
+    """Train a head per candidate; return the winner's recipe (every candidate's figures), history, weights.
+
+    The winner is the lowest validation loss (ties: the first in :func:`candidates` order). Its
+    trained weights are what the model keeps, so the search costs no extra training run.
+    """
     import keras
 
     from train.model import standalone_head
 
     pairs = candidates(config)
-    if len(pairs) == 1:
-        return {**pairs[0], "searched": False, "candidates": []}
-    results = []
+    results, best = [], None
     for c in pairs:
         keras.utils.set_random_seed(config.seed)
-        head = standalone_head(train_f.pooled[c["pooling"]].shape[1], num_classes, config.dropout)
-        stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience,
-                                             restore_best_weights=True)
-        hist = fit_head(head, train_f.pooled[c["pooling"]], train_f.y, val_f.pooled[c["pooling"]], val_f.y,
-                        config, class_weight, c["lr_head"], [stop])
-        best = int(np.argmin(hist.history["val_loss"]))
-        results.append({**c, "val_loss": round(float(hist.history["val_loss"][best]), 6),
-                        "val_accuracy": round(float(hist.history["val_accuracy"][best]), 6),
-                        "epochs": len(hist.history["val_loss"])})
-        if config.verbose:
+        with strategy.scope():
+            head = standalone_head(train_f.pooled[c["pooling"]].shape[1], num_classes, config.dropout)
+            stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience,
+                                                 restore_best_weights=True)
+            hist = fit_head(head, train_f.pooled[c["pooling"]], train_f.y, val_f.pooled[c["pooling"]],
+                            val_f.y, config, class_weight, c["lr_head"], [stop, *callbacks])
+        h = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+        i = int(np.argmin(h["val_loss"]))
+        results.append({**c, "val_loss": round(h["val_loss"][i], 6),
+                        "val_accuracy": round(h["val_accuracy"][i], 6), "epochs": len(h["val_loss"])})
+        if best is None or h["val_loss"][i] < best[0]:
+            best = (h["val_loss"][i], c, h, head.get_weights())
+        if config.verbose and len(pairs) > 1:
             r = results[-1]
             print(f"[recipe] pooling {r['pooling']} lr_head {r['lr_head']:.2g}: val_loss {r['val_loss']:.4f} "
                   f"val_accuracy {r['val_accuracy']:.4f} ({r['epochs']} epochs)", file=sys.stderr, flush=True)
-    win = min(results, key=lambda r: r["val_loss"])
-    return {"pooling": win["pooling"], "lr_head": win["lr_head"], "searched": True, "candidates": results}
+    _, win, history, weights = best
+    recipe = {**win, "searched": len(pairs) > 1, "candidates": results if len(pairs) > 1 else []}
+    return recipe, history, weights

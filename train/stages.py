@@ -15,7 +15,7 @@ from train.data import augmenter, make_dataset
 from train.features import CachedFeatures, cache_training_features
 from train.model import Classifier, freeze_backbone, unfreeze_top_blocks
 from train.progress import progress_callback
-from train.recipe import fit_head
+from train.recipe import choose_recipe
 
 
 def _callbacks(stage: str, epochs: int, config: TrainConfig) -> list:
@@ -34,7 +34,8 @@ def _compile(model, lr: float) -> None:
 
 
 def _record(stage: str, hist, seconds: float, **extra) -> dict:
-    h = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    """A stage's history entry from a Keras History (or its ``history`` dict)."""
+    h = {k: [float(v) for v in vals] for k, vals in getattr(hist, "history", hist).items()}
     best = int(np.argmin(h["val_loss"])) if h.get("val_loss") else None
     return {"stage": stage, "seconds": round(seconds, 2), "best_epoch": None if best is None else best + 1,
             **h, **extra}
@@ -65,15 +66,16 @@ def head_features(clf: Classifier, data, config: TrainConfig) -> tuple[CachedFea
 
 
 def train_head(clf: Classifier, features, config: TrainConfig, class_weight: dict, strategy,
-               recipe: dict) -> dict:
-    """Stage 1: frozen backbone; the head trains on the cached features with the chosen ``recipe``."""
+               num_classes: int) -> dict:
+    """Stage 1: frozen backbone; a head per recipe candidate on the cached features, the best one kept."""
     train_f, val_f, t_cache = features
-    pool = recipe["pooling"]
-    with strategy.scope():
-        t0 = time.perf_counter()
-        hist = fit_head(clf.head, train_f.pooled[pool], train_f.y, val_f.pooled[pool], val_f.y, config,
-                        class_weight, recipe["lr_head"], _callbacks("head", config.epochs_head, config))
-    return _record("head", hist, time.perf_counter() - t0, feature_cache_seconds=round(t_cache, 2),
+    t0 = time.perf_counter()
+    progress = [progress_callback("head", config.epochs_head, config.verbose)] if not (
+        config.head_search or config.pooling == "auto") else []
+    recipe, history, weights = choose_recipe(train_f, val_f, config, class_weight, num_classes, strategy,
+                                             progress)
+    clf.head.set_weights(weights)  # same layers as the saved model's classifier
+    return _record("head", history, time.perf_counter() - t0, feature_cache_seconds=round(t_cache, 2),
                    train_feature_rows=len(train_f), recipe=recipe)
 
 
