@@ -6,7 +6,7 @@ Precedence: these defaults < a config file (JSON or TOML, same nesting as :class
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +60,10 @@ class GatePolicy:
 class ExportConfig:
     """Everything ``export`` needs. ``formats=None`` means every registered format.
 
+    ``int8``, ``fp16`` and ``opset`` apply to every selected format that takes them (formats declare
+    theirs, see ``python -m export --list``); setting one that no selected format takes is an error.
     ``options`` holds per-format overrides, e.g. ``{"onnx-int8": {"calibration_method": "entropy"}}``;
-    a format refuses options it does not accept (see ``python -m export --list``).
+    a format refuses options it does not accept.
     """
 
     run: str = "runs/latest"
@@ -84,9 +86,6 @@ class ExportConfig:
         return d
 
 
-_NESTED = {"int8": Int8Preset, "fp16": Float16Preset, "gate": GatePolicy}
-
-
 def _check_keys(given: dict, allowed: list[str], where: str) -> None:
     configfile.check_keys(given, allowed, where, OptionError)
 
@@ -97,13 +96,13 @@ def config_from_dict(values: dict, base: ExportConfig | None = None) -> ExportCo
     _check_keys(values, [f.name for f in fields(ExportConfig)], "export config")
     kw: dict[str, Any] = {}
     for key, value in values.items():
-        if key in _NESTED:
+        current = getattr(base, key)
+        if is_dataclass(current):  # a table of its own: [int8], [fp16], [gate]
             if not isinstance(value, dict):
                 raise OptionError(f"export config: {key!r} must be a table/object, got {value!r}")
-            cls = _NESTED[key]
-            _check_keys(value, [f.name for f in fields(cls)], f"export config [{key}]")
+            _check_keys(value, [f.name for f in fields(current)], f"export config [{key}]")
             try:
-                kw[key] = replace(getattr(base, key), **value)
+                kw[key] = replace(current, **value)
             except ValueError as exc:
                 raise OptionError(f"export config [{key}]: {exc}") from exc
         elif key == "formats" and value is not None:

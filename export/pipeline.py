@@ -22,7 +22,8 @@ from export.evaluate import (
     reference_entry,
     split_warnings,
 )
-from export.registry import ExportResult, resolve_settings, run_format, select_formats
+from export.options import resolve_settings, select_formats
+from export.registry import ExportResult, run_format
 from export.report import write_report
 from export.run_dir import RunInfo, load_run
 from runtime.bundle import SCHEMA_VERSION
