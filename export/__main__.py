@@ -25,6 +25,7 @@ def _takers(path: str) -> str:
 def _parser() -> argparse.ArgumentParser:
     from export.config import AGREEMENT_BOUNDS, ExportConfig
     from export.presets import CALIBRATION_METHODS
+    from runtime.artifact_kinds import PRECISIONS, QUANTIZED_PRECISIONS
 
     d = ExportConfig()  # shown in --help only; flags default to None so a config file can win
     p = argparse.ArgumentParser(prog="python -m export", epilog=_EPILOG,
@@ -52,14 +53,16 @@ def _parser() -> argparse.ArgumentParser:
     setting("--opset", "opset", type=int,
             help=f"ONNX opset (default: {d.opset}; taken by {_takers('opset')})")
     g = d.gate
+    quantized = "/".join(QUANTIZED_PRECISIONS)
+    floats = "/".join(p for p in PRECISIONS if p not in QUANTIZED_PRECISIONS)
     setting("--max-top1-drop", "gate.max_top1_drop", type=float,
             help=f"gate: allowed top-1 drop, points (default: {g.max_top1_drop})")
     setting("--max-recall-drop", "gate.max_recall_drop", type=float,
             help=f"gate: allowed per-class recall drop, points (default: {g.max_recall_drop})")
     setting("--min-agreement-fp", "gate.min_agreement_fp", type=float,
-            help=f"gate: argmax agreement floor for fp32/fp16, percent (default: {g.min_agreement_fp})")
+            help=f"gate: argmax agreement floor for {floats}, percent (default: {g.min_agreement_fp})")
     setting("--min-agreement-quant", "gate.min_agreement_quant", type=float,
-            help=f"gate: agreement floor for int8/dynamic, percent (default: {g.min_agreement_quant})")
+            help=f"gate: agreement floor for {quantized}, percent (default: {g.min_agreement_quant})")
     setting("--tie-tolerance", "gate.tie_tolerance", type=float,
             help=f"gate: outputs within this of the reference's (every class) count as the same class; an "
                  f"argmax flip there is a float tie (default: {g.tie_tolerance})")

@@ -13,6 +13,7 @@ from typing import Any
 from export.errors import OptionError
 from export.presets import Float16Preset, Int8Preset
 from runtime import configfile
+from runtime.artifact_kinds import QUANTIZED_PRECISIONS
 from runtime.decision import DEFAULT_TARGET_FALSE_ALARM_RATE
 
 AGREEMENT_BOUNDS = ("point", "lower")
@@ -22,8 +23,8 @@ AGREEMENT_BOUNDS = ("point", "lower")
 class GatePolicy:
     """Accuracy gate limits, in percentage points / percent against the Keras reference.
 
-    Quantized artifacts (``int8``, ``dynamic``) get the looser agreement floor: a few borderline
-    images flipping is the expected price of 8-bit numerics, a wrong graph is not.
+    Quantized artifacts (``QUANTIZED_PRECISIONS``: int8, dynamic) get the looser agreement floor: a
+    few borderline images flipping is the expected price of 8-bit numerics, a wrong graph is not.
 
     ``tie_tolerance``: on an image where every class probability of the artifact is within this of
     the reference's, the two outputs are the same numbers up to float rounding, so the artifact is
@@ -53,7 +54,7 @@ class GatePolicy:
 
     def min_agreement(self, precision: str) -> float:
         """Agreement floor (percent) for an artifact precision."""
-        return self.min_agreement_quant if precision in ("int8", "dynamic") else self.min_agreement_fp
+        return self.min_agreement_quant if precision in QUANTIZED_PRECISIONS else self.min_agreement_fp
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from export.errors import OptionError
+from runtime.artifact_kinds import FORMAT_SUFFIXES, PRECISIONS
 from runtime.hints import did_you_mean
 
 log = logging.getLogger("export")
-
-SUFFIXES = {"tflite": ".tflite", "onnx": ".onnx"}
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ class FormatSpec:
     @property
     def suffix(self) -> str:
         """File suffix, e.g. ``.tflite``."""
-        return SUFFIXES[self.fmt]
+        return FORMAT_SUFFIXES[self.fmt]
 
     @property
     def filename(self) -> str:
@@ -92,6 +91,10 @@ def register_format(name: str, fmt: str, precision: str, options: tuple[str, ...
     ``options``: the :class:`export.config.ExportConfig` settings the format takes, by their place in
     it (``"opset"``, ``"int8.calibration_size"``); ``job.settings`` holds them under their last name.
     """
+    if fmt not in FORMAT_SUFFIXES or precision not in PRECISIONS:
+        raise ValueError(f"format {name!r}: {fmt}/{precision} is not an artifact kind a bundle can hold "
+                         f"(formats {list(FORMAT_SUFFIXES)}, precisions {list(PRECISIONS)}); add it to "
+                         "runtime/artifact_kinds.py first, so that the device can read it")
     taken = {path.rpartition(".")[2]: path for path in options}
     if len(taken) != len(options):
         raise ValueError(f"format {name!r}: two options share a name in {options}; a per-format "
@@ -113,8 +116,8 @@ def _load_builtin() -> None:
 def list_formats() -> list[FormatSpec]:
     """All registered formats: TFLite first (the device default), then ONNX, each in registration order."""
     _load_builtin()
-    order = list(SUFFIXES)
-    return sorted(_FORMATS.values(), key=lambda s: order.index(s.fmt) if s.fmt in order else len(order))
+    order = list(FORMAT_SUFFIXES)
+    return sorted(_FORMATS.values(), key=lambda s: order.index(s.fmt))
 
 
 def get_format(name: str) -> FormatSpec:

@@ -95,7 +95,7 @@ def test_crash_midway_leaves_the_previous_bundle_untouched(fake_run, tmp_path, t
         job.dest.write_bytes(b"half a model")
         raise KeyboardInterrupt  # not an Exception: nothing may catch and continue
 
-    temp_format("test-dies", dies_halfway, "dies")
+    temp_format("test-dies", dies_halfway, "fp32")
     with pytest.raises(KeyboardInterrupt):
         export(ExportConfig(run=str(fake_run), out=str(out), formats=("test-dies",)))
     assert json.loads((out / "bundle.json").read_text()) == {"previous": True}
