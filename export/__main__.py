@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 
 from runtime.errors import EdgeFlagError
+from runtime.tf_logs import quiet_tensorflow
 
 _EPILOG = """exit status: 0 bundle written and every artifact passed (or --keep-going with at least one
 passing); 2 nothing written (bad run dir, bad option, unwritable --out...); 3 bundle written but some
@@ -77,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     a("--seed", type=int, help=f"calibration sampling seed (default: {d.seed})")
     a("--option", action="append", default=[], metavar="FORMAT.KEY=VALUE",
       help="per-format option, e.g. onnx-int8.calibration_method=entropy (repeatable)")
-    a("-v", "--verbose", action="store_true", help="debug logging (converter tracebacks)")
+    a("-v", "--verbose", action="store_true",
+      help="debug logging (converter tracebacks) and TensorFlow's own C++ logging")
     return p
 
 
@@ -121,10 +122,10 @@ def cli_values(args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the exit status."""
     args = _parser().parse_args(argv)
+    quiet_tensorflow(args.verbose)  # before anything imports TensorFlow; the converter workers inherit it
     # Our logger at INFO; converters' own chatter (tf2onnx, absl) only from WARNING up.
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     logging.getLogger("export").setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         from export.registry import format_table
 
