@@ -61,7 +61,7 @@ def write_video(path: Path, n: int = 5) -> Path:
 
 
 def fresh(cmd: list[str]) -> tuple[float, str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {"TF_CPP_MIN_LOG_LEVEL": "2", **os.environ, "PYTHONPATH": str(REPO)}  # the user's level wins
     t0 = time.perf_counter()
     out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     wall = time.perf_counter() - t0

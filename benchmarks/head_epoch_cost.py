@@ -14,13 +14,13 @@ epoch does not depend on their values. ``python -m benchmarks.head_epoch_cost [-
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
 import numpy as np
 
 from benchmarks.harness import interleaved, write_result
+from runtime.tf_logs import quiet_tensorflow
 
 
 def _variants(images: int, size: int, alpha: float, batch: int) -> tuple[dict, dict]:
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default: %(default)s)")
     p.add_argument("--out", default="results", help="results folder (default: %(default)s)")
     a = p.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow()
     variants, extra = _variants(a.images, a.size, a.alpha, a.batch_size)
     timings = interleaved(variants, rounds=a.rounds, iters=1, warmup=1)
     epoch = {k: v["median_of_rounds_ms"] / 1e3 for k, v in timings.items()}

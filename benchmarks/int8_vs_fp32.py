@@ -16,12 +16,12 @@ part images. Target: int8 >= 1.3x faster than fp32.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.harness import interleaved, write_result
+from runtime.tf_logs import quiet_tensorflow
 
 TARGET = 1.3
 SHARED_WEIGHTS = (Path(__file__).resolve().parents[2] / "shared" / "data" / "weights"
@@ -55,7 +55,7 @@ def build_models(size: int, alpha: float, weights: str | None, out: Path) -> dic
     files = {"fp32": out / "model_fp32.tflite", "int8": out / "model_int8.tflite"}
     if all(f.is_file() for f in files.values()):
         return files
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow()
     from benchmarks.models import mobilenet_v2_classifier
     from export.formats_tflite import convert_tflite
 

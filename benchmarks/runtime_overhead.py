@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -38,6 +37,7 @@ from runtime.fsutil import sha256_file
 from runtime.preprocess import prepare_bgr
 from runtime.sources.base import Frame
 from runtime.stats import RunStats
+from runtime.tf_logs import quiet_tensorflow
 
 CACHE = Path("results/.models")
 CAMERA = (480, 640)  # frame height, width
@@ -49,7 +49,7 @@ def build_bench_bundle(size: int, alpha: float, out: Path = CACHE) -> Path:
     root = out / f"mnv2-{alpha:g}-{size}"
     if (root / "bundle.json").is_file():
         return root
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow()
     import tensorflow as tf
 
     from benchmarks.models import mobilenet_v2_classifier

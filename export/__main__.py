@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 
 from runtime.errors import EdgeFlagError
+from runtime.tf_logs import quiet_tensorflow
 
 _EPILOG = """exit status: 0 bundle written and every artifact passed (or --keep-going with at least one
 passing); 2 nothing written (bad run dir, bad option, unwritable --out...); 3 bundle written but some
@@ -16,8 +16,16 @@ artifact was rejected by the gate or failed to export (named on stderr, numbers 
 Precedence: defaults < --config file (TOML/JSON, same layout as ExportConfig) < flags."""
 
 
+def _takers(path: str) -> str:
+    from export.registry import list_formats
+
+    return ", ".join(s.name for s in list_formats() if path in s.options.values()) or "no format"
+
+
 def _parser() -> argparse.ArgumentParser:
     from export.config import AGREEMENT_BOUNDS, ExportConfig
+    from export.presets import CALIBRATION_METHODS
+    from runtime.artifact_kinds import PRECISIONS, QUANTIZED_PRECISIONS
 
     d = ExportConfig()  # shown in --help only; flags default to None so a config file can win
     p = argparse.ArgumentParser(prog="python -m export", epilog=_EPILOG,
@@ -25,30 +33,42 @@ def _parser() -> argparse.ArgumentParser:
                                 "artifacts.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     a = p.add_argument
+
+    def setting(flag: str, path: str, **kw) -> None:
+        # dest = the setting's place in ExportConfig ("int8.calibration_size"): cli_values nests by it.
+        kw.setdefault("metavar", None if "choices" in kw else path.rpartition(".")[2].upper())
+        a(flag, dest=path, **kw)
+
     a("--list", action="store_true", help="print the table of export formats and exit")
     a("--run", help=f"run folder written by `python -m train` (default: {d.run})")
     a("--out", help="bundle folder (default: bundles/<run name>; bundles/latest points at it)")
     a("--formats", help="comma-separated format names (default: all; see --list)")
     a("--config", help="TOML or JSON file with ExportConfig settings")
-    a("--calibration-size", type=int,
-      help=f"int8 calibration images from the train split (default: {d.int8.calibration_size})")
-    a("--calibration-method", choices=("minmax", "entropy", "percentile"),
-      help=f"onnx-int8 calibration (default: {d.int8.calibration_method})")
-    a("--opset", type=int, help=f"ONNX opset (default: {d.opset})")
+    setting("--calibration-size", "int8.calibration_size", type=int,
+            help=f"int8 calibration images from the train split (default: {d.int8.calibration_size}; "
+                 f"taken by {_takers('int8.calibration_size')})")
+    setting("--calibration-method", "int8.calibration_method", choices=CALIBRATION_METHODS,
+            help=f"int8 calibration method (default: {d.int8.calibration_method}; "
+                 f"taken by {_takers('int8.calibration_method')})")
+    setting("--opset", "opset", type=int,
+            help=f"ONNX opset (default: {d.opset}; taken by {_takers('opset')})")
     g = d.gate
-    a("--max-top1-drop", type=float, help=f"gate: allowed top-1 drop, points (default: {g.max_top1_drop})")
-    a("--max-recall-drop", type=float,
-      help=f"gate: allowed per-class recall drop, points (default: {g.max_recall_drop})")
-    a("--min-agreement-fp", type=float,
-      help=f"gate: argmax agreement floor for fp32/fp16, percent (default: {g.min_agreement_fp})")
-    a("--min-agreement-quant", type=float,
-      help=f"gate: agreement floor for int8/dynamic, percent (default: {g.min_agreement_quant})")
-    a("--tie-tolerance", type=float,
-      help=f"gate: outputs within this of the reference's (every class) count as the same class; an "
-           f"argmax flip there is a float tie (default: {g.tie_tolerance})")
-    a("--agreement-bound", choices=AGREEMENT_BOUNDS,
-      help="gate: compare agreement with its floor by the point value, or by the lower end of its 95%% "
-           f"interval (stricter; needs hundreds of test images) (default: {g.agreement_bound})")
+    quantized = "/".join(QUANTIZED_PRECISIONS)
+    floats = "/".join(p for p in PRECISIONS if p not in QUANTIZED_PRECISIONS)
+    setting("--max-top1-drop", "gate.max_top1_drop", type=float,
+            help=f"gate: allowed top-1 drop, points (default: {g.max_top1_drop})")
+    setting("--max-recall-drop", "gate.max_recall_drop", type=float,
+            help=f"gate: allowed per-class recall drop, points (default: {g.max_recall_drop})")
+    setting("--min-agreement-fp", "gate.min_agreement_fp", type=float,
+            help=f"gate: argmax agreement floor for {floats}, percent (default: {g.min_agreement_fp})")
+    setting("--min-agreement-quant", "gate.min_agreement_quant", type=float,
+            help=f"gate: agreement floor for {quantized}, percent (default: {g.min_agreement_quant})")
+    setting("--tie-tolerance", "gate.tie_tolerance", type=float,
+            help=f"gate: outputs within this of the reference's (every class) count as the same class; an "
+                 f"argmax flip there is a float tie (default: {g.tie_tolerance})")
+    setting("--agreement-bound", "gate.agreement_bound", choices=AGREEMENT_BOUNDS,
+            help="gate: compare agreement with its floor by the point value, or by the lower end of its 95%% "
+                 f"interval (stricter; needs hundreds of test images) (default: {g.agreement_bound})")
     a("--target-false-alarm-rate", type=float,
       help=f"false-alarm rate the val-chosen thresholds aim for (default: {d.target_false_alarm_rate})")
     a("--min-defect-recall", type=float,
@@ -63,7 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     a("--seed", type=int, help=f"calibration sampling seed (default: {d.seed})")
     a("--option", action="append", default=[], metavar="FORMAT.KEY=VALUE",
       help="per-format option, e.g. onnx-int8.calibration_method=entropy (repeatable)")
-    a("-v", "--verbose", action="store_true", help="debug logging (converter tracebacks)")
+    a("-v", "--verbose", action="store_true",
+      help="debug logging (converter tracebacks) and TensorFlow's own C++ logging")
     return p
 
 
@@ -88,18 +109,17 @@ def _options(pairs: list[str]) -> dict:
     return out
 
 
+_NOT_SETTINGS = ("list", "config", "option", "verbose")
+
+
 def cli_values(args: argparse.Namespace) -> dict:
-    """Flags the user gave, in ExportConfig's nested layout."""
-    groups = {"int8": ("calibration_size", "calibration_method"),
-              "gate": ("max_top1_drop", "max_recall_drop", "min_agreement_fp", "min_agreement_quant",
-                       "tie_tolerance", "agreement_bound")}
-    nested = {k for keys in groups.values() for k in keys}
-    values: dict = {k: v for k, v in vars(args).items()
-                    if v is not None and k not in nested | {"list", "config", "option", "verbose"}}
-    for group, keys in groups.items():
-        sub = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
-        if sub:
-            values[group] = sub
+    """Flags the user gave, in ExportConfig's nested layout (each flag's dest is its place there)."""
+    values: dict = {}
+    for dest, value in vars(args).items():
+        if value is None or dest in _NOT_SETTINGS:
+            continue
+        section, _, name = dest.rpartition(".")
+        (values.setdefault(section, {}) if section else values)[name] = value
     if args.option:
         values["options"] = _options(args.option)
     return values
@@ -108,10 +128,10 @@ def cli_values(args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the exit status."""
     args = _parser().parse_args(argv)
+    quiet_tensorflow(args.verbose)  # before anything imports TensorFlow; the converter workers inherit it
     # Our logger at INFO; converters' own chatter (tf2onnx, absl) only from WARNING up.
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     logging.getLogger("export").setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         from export.registry import format_table
 

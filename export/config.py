@@ -6,13 +6,14 @@ Precedence: these defaults < a config file (JSON or TOML, same nesting as :class
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from export.errors import OptionError
 from export.presets import Float16Preset, Int8Preset
 from runtime import configfile
+from runtime.artifact_kinds import QUANTIZED_PRECISIONS
 from runtime.decision import DEFAULT_TARGET_FALSE_ALARM_RATE
 from runtime.fitness import DEFAULT_MAX_FALSE_ALARM_RATE, DEFAULT_MIN_DEFECT_RECALL, LineTargets
 
@@ -23,8 +24,8 @@ AGREEMENT_BOUNDS = ("point", "lower")
 class GatePolicy:
     """Accuracy gate limits, in percentage points / percent against the Keras reference.
 
-    Quantized artifacts (``int8``, ``dynamic``) get the looser agreement floor: a few borderline
-    images flipping is the expected price of 8-bit numerics, a wrong graph is not.
+    Quantized artifacts (``QUANTIZED_PRECISIONS``: int8, dynamic) get the looser agreement floor: a
+    few borderline images flipping is the expected price of 8-bit numerics, a wrong graph is not.
 
     ``tie_tolerance``: on an image where every class probability of the artifact is within this of
     the reference's, the two outputs are the same numbers up to float rounding, so the artifact is
@@ -54,15 +55,17 @@ class GatePolicy:
 
     def min_agreement(self, precision: str) -> float:
         """Agreement floor (percent) for an artifact precision."""
-        return self.min_agreement_quant if precision in ("int8", "dynamic") else self.min_agreement_fp
+        return self.min_agreement_quant if precision in QUANTIZED_PRECISIONS else self.min_agreement_fp
 
 
 @dataclass(frozen=True)
 class ExportConfig:
     """Everything ``export`` needs. ``formats=None`` means every registered format.
 
+    ``int8``, ``fp16`` and ``opset`` apply to every selected format that takes them (formats declare
+    theirs, see ``python -m export --list``); setting one that no selected format takes is an error.
     ``options`` holds per-format overrides, e.g. ``{"onnx-int8": {"calibration_method": "entropy"}}``;
-    a format refuses options it does not accept (see ``python -m export --list``).
+    a format refuses options it does not accept.
     """
 
     run: str = "runs/latest"
@@ -94,9 +97,6 @@ class ExportConfig:
         return d
 
 
-_NESTED = {"int8": Int8Preset, "fp16": Float16Preset, "gate": GatePolicy}
-
-
 def _check_keys(given: dict, allowed: list[str], where: str) -> None:
     configfile.check_keys(given, allowed, where, OptionError)
 
@@ -107,13 +107,13 @@ def config_from_dict(values: dict, base: ExportConfig | None = None) -> ExportCo
     _check_keys(values, [f.name for f in fields(ExportConfig)], "export config")
     kw: dict[str, Any] = {}
     for key, value in values.items():
-        if key in _NESTED:
+        current = getattr(base, key)
+        if is_dataclass(current):  # a table of its own: [int8], [fp16], [gate]
             if not isinstance(value, dict):
                 raise OptionError(f"export config: {key!r} must be a table/object, got {value!r}")
-            cls = _NESTED[key]
-            _check_keys(value, [f.name for f in fields(cls)], f"export config [{key}]")
+            _check_keys(value, [f.name for f in fields(current)], f"export config [{key}]")
             try:
-                kw[key] = replace(getattr(base, key), **value)
+                kw[key] = replace(current, **value)
             except ValueError as exc:
                 raise OptionError(f"export config [{key}]: {exc}") from exc
         elif key == "formats" and value is not None:

@@ -65,12 +65,12 @@ def decision_summary(preds: Predictions, data: EvalData, run: RunInfo, target_fa
     thresholds, details = choose_thresholds(preds.val, data.y_val, run.labels, run.ok_label, target_far)
     flagged = Decider(run.labels, run.ok_label, thresholds).flags(preds.test)
     ok = run.labels.index(run.ok_label)
-    defect, good = data.y_test != ok, data.y_test == ok
+    recall, false_alarms = rate_of(flagged[data.y_test != ok]), rate_of(flagged[data.y_test == ok])
+    # One count per rate: the point value is read off it, so the two can never disagree.
     return {"thresholds": thresholds, "threshold_selection": {"split": "val", **details},
-            "defect_recall_at_threshold": float(flagged[defect].mean()) if defect.any() else None,
-            "defect_recall_at_threshold_ci": rate_of(flagged[defect]),
-            "false_alarm_rate_at_threshold": float(flagged[good].mean()) if good.any() else None,
-            "false_alarm_rate_at_threshold_ci": rate_of(flagged[good])}
+            "defect_recall_at_threshold": recall["value"], "defect_recall_at_threshold_ci": recall,
+            "false_alarm_rate_at_threshold": false_alarms["value"],
+            "false_alarm_rate_at_threshold_ci": false_alarms}
 
 
 def split_warnings(data: EvalData, run: RunInfo, target_far: float) -> list[str]:

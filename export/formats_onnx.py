@@ -47,7 +47,8 @@ def _first_conv_override(model_path: Path, per_channel: bool) -> dict:
 
 
 @register_format("onnx-int8", "onnx", "int8",
-                 options=("opset", "calibration_size", "calibration_method", "per_channel", "reduce_range"))
+                 options=("opset", "int8.calibration_size", "int8.calibration_method", "int8.per_channel",
+                          "int8.reduce_range"))
 def export_onnx_int8(job: FormatJob) -> None:
     """Static int8 QDQ (ONNX Runtime): per-channel int8 weights, int8 activations, real-image calibration.
 
@@ -70,7 +71,7 @@ def export_onnx_int8(job: FormatJob) -> None:
                     calibrate_method=getattr(CalibrationMethod, _METHODS[job.settings["calibration_method"]]))
 
 
-@register_format("onnx-fp16", "onnx", "fp16", options=("opset", "keep_io_types"))
+@register_format("onnx-fp16", "onnx", "fp16", options=("opset", "fp16.keep_io_types"))
 def export_onnx_fp16(job: FormatJob) -> None:
     """Float16 ONNX for GPUs (CUDA/TensorRT); float32 input/output kept. Slower than fp32 on CPU."""
     import onnx

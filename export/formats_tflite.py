@@ -69,7 +69,7 @@ def export_tflite_dynamic(job: FormatJob) -> None:
     _convert(job)
 
 
-@register_format("tflite-int8", "tflite", "int8", options=("calibration_size",))
+@register_format("tflite-int8", "tflite", "int8", options=("int8.calibration_size",))
 def export_tflite_int8(job: FormatJob) -> None:
     """Full integer: uint8 in/out, int8-only builtin ops, calibrated on real train images."""
     _convert(job, str(job.ctx.calibration_file(int(job.settings["calibration_size"]))))

@@ -22,9 +22,11 @@ from export.evaluate import (
     reference_entry,
     split_warnings,
 )
-from export.registry import ExportResult, resolve_settings, run_format, select_formats
+from export.options import resolve_settings, select_formats
+from export.registry import ExportResult, run_format
 from export.report import write_report
 from export.run_dir import RunInfo, load_run
+from runtime.artifact_kinds import QUANTIZED_PRECISIONS
 from runtime.bundle import SCHEMA_VERSION
 from runtime.fitness import LineTargets, describe, judge
 from runtime.fsutil import atomic_write_json, atomic_write_text, sha256_file, update_symlink
@@ -111,7 +113,8 @@ def artifact_entry(result: ExportResult, ctx: ExportContext, data: EvalData, ref
 def gate_policy(config: ExportConfig) -> dict:
     """The limits applied, with their units, for bundle.json."""
     return {**asdict(config.gate), "target_false_alarm_rate": config.target_false_alarm_rate,
-            "quantized_precisions": ["int8", "dynamic"], "evaluated_on": "test split, runtime backends",
+            "quantized_precisions": list(QUANTIZED_PRECISIONS),
+            "evaluated_on": "test split, runtime backends",
             "reference": "Keras model.keras on the same uint8 pixels",
             "units": {"top1": "fraction", "per_class_recall": "fraction", "agreement": "fraction",
                       "top1_drop": "percentage points", "recall_drop": "percentage points",

@@ -1,23 +1,18 @@
 """Quantization presets: named, documented settings instead of loose flags.
 
-A format's precision picks its preset (``int8`` -> :class:`Int8Preset`...); per-format options
-(``ExportConfig.options``) may override single fields. Presets mirror MediaPipe Model Maker's
-``QuantizationConfig.for_int8/for_float16/for_dynamic``.
+``ExportConfig.int8`` and ``ExportConfig.fp16`` hold one of each; a format takes the fields it needs
+by naming them when it is registered (``options=("int8.calibration_size",)``), and a per-format
+option (``ExportConfig.options``) may override a single field for that format alone. As in
+MediaPipe Model Maker's ``QuantizationConfig``, each preset is a documented dataclass; fp32 and
+dynamic-range quantization have nothing to set, so they have none.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 REDUCE_RANGE = ("none", "first_conv", "all")
-
-
-@dataclass(frozen=True)
-class Float32Preset:
-    """No quantization: the reference numerics in a deployable file."""
-
-    precision = "fp32"
 
 
 @dataclass(frozen=True)
@@ -29,14 +24,6 @@ class Float16Preset:
     """
 
     keep_io_types: bool = True
-    precision = "fp16"
-
-
-@dataclass(frozen=True)
-class DynamicPreset:
-    """Dynamic-range quantization: int8 weights, float activations, no calibration data."""
-
-    precision = "dynamic"
 
 
 @dataclass(frozen=True)
@@ -63,8 +50,6 @@ class Int8Preset:
     per_channel: bool = True
     reduce_range: str = "first_conv"
 
-    precision = "int8"
-
     def __post_init__(self) -> None:
         if self.calibration_method not in CALIBRATION_METHODS:
             raise ValueError(f"calibration_method must be one of {CALIBRATION_METHODS}, "
@@ -73,28 +58,3 @@ class Int8Preset:
             raise ValueError(f"reduce_range must be one of {REDUCE_RANGE}, got {self.reduce_range!r}")
         if int(self.calibration_size) < 1:
             raise ValueError(f"calibration_size must be >= 1, got {self.calibration_size}")
-
-
-def for_float32() -> Float32Preset:
-    """The fp32 preset."""
-    return Float32Preset()
-
-
-def for_float16(**overrides) -> Float16Preset:
-    """The fp16 preset, with optional field overrides."""
-    return Float16Preset(**overrides)
-
-
-def for_dynamic() -> DynamicPreset:
-    """The dynamic-range preset."""
-    return DynamicPreset()
-
-
-def for_int8(**overrides) -> Int8Preset:
-    """The full-integer preset, with optional field overrides (``calibration_size=64``...)."""
-    return Int8Preset(**overrides)
-
-
-def preset_fields(preset: object) -> dict:
-    """The preset's settable fields and their values."""
-    return {f.name: getattr(preset, f.name) for f in fields(preset)}

@@ -1,8 +1,9 @@
 """The export-format registry: one function per format, one shared timing/logging/failure wrapper.
 
-Formats are looked up by name (``tflite-int8``), never by position. Each declares the options it
-accepts; anything else is refused by name with a "did you mean" hint (as Ultralytics' exporter
-does), so a typo never silently falls back to a default.
+Formats are looked up by name (``tflite-int8``), never by position. Each declares, when it is
+registered, the options it takes; :mod:`export.options` resolves and checks them from those
+declarations alone, so adding a format, or letting one take an existing setting, touches only that
+format's module.
 """
 
 from __future__ import annotations
@@ -10,34 +11,37 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from export.errors import OptionError
+from runtime.artifact_kinds import FORMAT_SUFFIXES, PRECISIONS
 from runtime.hints import did_you_mean
 
 log = logging.getLogger("export")
 
-SUFFIXES = {"tflite": ".tflite", "onnx": ".onnx"}
-
 
 @dataclass(frozen=True)
 class FormatSpec:
-    """A registered format: its name, file, precision and the options it accepts."""
+    """A registered format: its name, file, precision and the options it accepts.
+
+    ``options`` maps each option's name (the key of a per-format override, ``calibration_size``) to
+    its place in :class:`export.config.ExportConfig` (``int8.calibration_size``), where its default is.
+    """
 
     name: str
     fmt: str
     precision: str
-    options: tuple[str, ...]
+    options: Mapping[str, str] = field(hash=False)
     fn: Callable
     doc: str = ""
 
     @property
     def suffix(self) -> str:
         """File suffix, e.g. ``.tflite``."""
-        return SUFFIXES[self.fmt]
+        return FORMAT_SUFFIXES[self.fmt]
 
     @property
     def filename(self) -> str:
@@ -82,11 +86,23 @@ _FORMATS: dict[str, FormatSpec] = {}
 
 
 def register_format(name: str, fmt: str, precision: str, options: tuple[str, ...] = ()):
-    """Decorator registering ``fn(job: FormatJob) -> None`` (writes ``job.dest``) as format ``name``."""
+    """Decorator registering ``fn(job: FormatJob) -> None`` (writes ``job.dest``) as format ``name``.
+
+    ``options``: the :class:`export.config.ExportConfig` settings the format takes, by their place in
+    it (``"opset"``, ``"int8.calibration_size"``); ``job.settings`` holds them under their last name.
+    """
+    if fmt not in FORMAT_SUFFIXES or precision not in PRECISIONS:
+        raise ValueError(f"format {name!r}: {fmt}/{precision} is not an artifact kind a bundle can hold "
+                         f"(formats {list(FORMAT_SUFFIXES)}, precisions {list(PRECISIONS)}); add it to "
+                         "runtime/artifact_kinds.py first, so that the device can read it")
+    taken = {path.rpartition(".")[2]: path for path in options}
+    if len(taken) != len(options):
+        raise ValueError(f"format {name!r}: two options share a name in {options}; a per-format "
+                         "override could not tell them apart")
 
     def wrap(fn: Callable) -> Callable:
         doc = (fn.__doc__ or "").strip().splitlines()
-        _FORMATS[name] = FormatSpec(name, fmt, precision, tuple(options), fn, doc[0] if doc else "")
+        _FORMATS[name] = FormatSpec(name, fmt, precision, taken, fn, doc[0] if doc else "")
         return fn
 
     return wrap
@@ -100,8 +116,8 @@ def _load_builtin() -> None:
 def list_formats() -> list[FormatSpec]:
     """All registered formats: TFLite first (the device default), then ONNX, each in registration order."""
     _load_builtin()
-    order = list(SUFFIXES)
-    return sorted(_FORMATS.values(), key=lambda s: order.index(s.fmt) if s.fmt in order else len(order))
+    order = list(FORMAT_SUFFIXES)
+    return sorted(_FORMATS.values(), key=lambda s: order.index(s.fmt))
 
 
 def get_format(name: str) -> FormatSpec:
@@ -159,64 +175,3 @@ def run_format(spec: FormatSpec, ctx, dest: Path, settings: dict[str, Any]) -> E
     seconds = time.perf_counter() - start
     log.info("%s: %s, %.1f KiB in %.1f s", spec.name, dest.name, dest.stat().st_size / 1024, seconds)
     return ExportResult(spec, dest, seconds, settings)
-
-
-def _preset_for(spec: FormatSpec, config) -> object | None:
-    return {"int8": config.int8, "fp16": config.fp16}.get(spec.precision)
-
-
-def resolve_settings(spec: FormatSpec, config) -> dict[str, Any]:
-    """The option values a format runs with: presets/config, then its per-format overrides."""
-    overrides = dict(config.options.get(spec.name, {}))
-    for key in overrides:
-        if key not in spec.options:
-            others = [s.name for s in list_formats() if key in s.options]
-            where = f" It is accepted by: {', '.join(others)}." if others else ""
-            raise OptionError(f"format {spec.name!r} does not accept option {key!r}."
-                              f"{did_you_mean(key, spec.options)}{where} {spec.name} accepts: "
-                              f"{', '.join(spec.options) or 'no options'}")
-    preset = _preset_for(spec, config)
-    if preset is not None:
-        names = {f.name for f in fields(preset)}
-        try:
-            preset = replace(preset, **{k: v for k, v in overrides.items() if k in names})
-        except (TypeError, ValueError) as exc:
-            raise OptionError(f"format {spec.name!r}: bad option value: {exc}") from exc
-    settings = {}
-    for key in spec.options:
-        if preset is not None and hasattr(preset, key):  # includes the validated overrides
-            settings[key] = getattr(preset, key)
-        elif key in overrides:
-            settings[key] = overrides[key]
-        else:
-            settings[key] = getattr(config, key)
-    return settings
-
-
-def select_formats(config) -> list[FormatSpec]:
-    """The formats to run, validated, with every option checked against what they accept."""
-    names = list(config.formats) if config.formats else [s.name for s in list_formats()]
-    specs = [get_format(n.strip()) for n in dict.fromkeys(names)]
-    for name in config.options:
-        get_format(name)  # unknown format in per-format options: refuse with a suggestion
-    _check_global_options(specs, config)
-    for spec in specs:
-        resolve_settings(spec, config)
-    return specs
-
-
-def _check_global_options(specs: list[FormatSpec], config) -> None:
-    """A non-default global option that no selected format accepts is refused, not ignored."""
-    from export.config import ExportConfig
-
-    default = ExportConfig()
-    changed = [f.name for group in ("int8", "fp16") for f in fields(getattr(config, group))
-               if getattr(getattr(config, group), f.name) != getattr(getattr(default, group), f.name)]
-    changed += ["opset"] if config.opset != default.opset else []
-    accepted = {o for s in specs for o in s.options}
-    for key in changed:
-        if key not in accepted:
-            users = [s.name for s in list_formats() if key in s.options]
-            raise OptionError(f"option {key!r} was set but none of the selected formats "
-                              f"({', '.join(s.name for s in specs)}) accepts it; it applies to "
-                              f"{', '.join(users) or 'no format'}. Add one of those to --formats or drop it")

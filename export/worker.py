@@ -25,11 +25,11 @@ class ConverterCrash(ExportError):
 
 def _redirect_output(log_path: str) -> None:
     # Worker initializer: keep the converter's C++ chatter out of the user's terminal, but on
-    # disk so that a crash can be explained.
+    # disk so that a crash can be explained. Its log level is the parent's: inherited through the
+    # environment (runtime.tf_logs), so that --verbose reaches the converter too.
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 class ConverterWorker:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from runtime.artifact_kinds import FORMAT_SUFFIXES, PRECISIONS
 from runtime.errors import EdgeFlagError
 from runtime.settings import CameraConfig, ConfigError, read_config_file, resolve
 
@@ -51,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--profile", help="device profile: devices/<board>.toml or a name (pi4, pi5, ...)")
     g.add_argument("--config", help="settings file (JSON or TOML, CameraConfig field names)")
     g.add_argument("--artifact", help="exact artifact name, e.g. tflite-int8")
-    g.add_argument("--precision", choices=["fp32", "fp16", "dynamic", "int8"])
-    g.add_argument("--format", choices=["tflite", "onnx"])
+    g.add_argument("--precision", choices=PRECISIONS)
+    g.add_argument("--format", choices=list(FORMAT_SUFFIXES))
     g.add_argument("--backend", choices=["auto", "litert", "onnxruntime"], help=f"(default {D.backend})")
     g.add_argument("--threads", type=int, help="inference threads (default: the core count)")
     g.add_argument("--providers", type=lambda s: [x for x in s.split(",") if x],

@@ -28,8 +28,8 @@ class CameraConfig:
     source: str = "0"  # camera index, /dev/videoN, video file, rtsp://, pipeline, csi://N, folder, glob
     # Which artifact: an exact name (tflite-int8) or a precision/format; else the bundle's preference.
     artifact: str | None = None
-    precision: str | None = None  # fp32 | fp16 | dynamic | int8
-    format: str | None = None  # tflite | onnx
+    precision: str | None = None  # one of runtime.artifact_kinds.PRECISIONS
+    format: str | None = None  # one of runtime.artifact_kinds.FORMAT_SUFFIXES
     backend: str = "auto"  # litert | onnxruntime | auto (whatever is installed for the format)
     threads: int | None = None  # None: the core count (LiteRT alone would use one)
     providers: list[str] | None = None  # onnxruntime: e.g. ["tensorrt", "cuda", "cpu"]

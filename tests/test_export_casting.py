@@ -12,6 +12,7 @@ import pytest
 
 from export.config import ExportConfig
 from export.pipeline import export
+from export.registry import list_formats
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +31,7 @@ def casting_bundle(casting_run, tmp_path_factory):
 # TFLite int8 flipped 4-6, so a change of the training recipe must be re-checked here.
 
 
-@pytest.mark.parametrize("name", ["tflite-int8", "onnx-int8"])
+@pytest.mark.parametrize("name", [s.name for s in list_formats() if s.precision == "int8"])
 def test_int8_within_half_a_point_of_reference_and_catches_defects(casting_bundle, name):
     ref = casting_bundle["reference"]
     entry = next(a for a in casting_bundle["artifacts"] if a["name"] == name)

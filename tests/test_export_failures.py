@@ -17,7 +17,7 @@ from export.bundle_writer import publish, staging_dir
 from export.config import ExportConfig
 from export.errors import ExportError
 from export.pipeline import export
-from export.presets import for_int8
+from export.presets import Int8Preset
 from export.registry import register_format
 from tests.fixtures.export_fixtures import write_fake_run
 
@@ -68,7 +68,7 @@ def test_converter_crash_fails_one_format_and_the_others_still_run(crashing_run,
 
 def test_keep_going_accepts_the_bundle_when_something_passed(crashing_run, tmp_path):
     config = ExportConfig(run=str(crashing_run), out=str(tmp_path / "b"), keep_going=True,
-                          formats=("tflite-int8", "tflite-fp32"), int8=for_int8(calibration_size=6))
+                          formats=("tflite-int8", "tflite-fp32"), int8=Int8Preset(calibration_size=6))
     assert export(config) == (tmp_path / "b").absolute()  # no exception: tflite-fp32 passed
 
 
@@ -95,7 +95,7 @@ def test_crash_midway_leaves_the_previous_bundle_untouched(fake_run, tmp_path, t
         job.dest.write_bytes(b"half a model")
         raise KeyboardInterrupt  # not an Exception: nothing may catch and continue
 
-    temp_format("test-dies", dies_halfway, "dies")
+    temp_format("test-dies", dies_halfway, "fp32")
     with pytest.raises(KeyboardInterrupt):
         export(ExportConfig(run=str(fake_run), out=str(out), formats=("test-dies",)))
     assert json.loads((out / "bundle.json").read_text()) == {"previous": True}

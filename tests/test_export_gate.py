@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -13,7 +14,9 @@ import pytest
 
 from export.__main__ import main
 from export.config import GatePolicy
+from export.evaluate import EvalData, Predictions, decision_summary
 from export.gate import gate_metrics, verdict
+from runtime.artifact_kinds import PRECISIONS, QUANTIZED_PRECISIONS
 from runtime.bundle import Bundle
 from runtime.errors import BundleError
 
@@ -64,10 +67,12 @@ def test_agreement_floor_depends_on_precision(perfect):
     m = gate_metrics(_probs(pred), ref, y, LABELS)
     ref_summary = gate_metrics(ref, ref, y, LABELS)
     assert m["agreement"] == pytest.approx(0.98)
-    assert verdict(m, ref_summary, "int8", policy)[0] == "passed"  # quantized floor 98%
-    assert verdict(m, ref_summary, "dynamic", policy)[0] == "passed"
-    status, reasons = verdict(m, ref_summary, "fp16", policy)
-    assert status == "rejected" and "fp16 needs >= 99.50%" in reasons[0]
+    for precision in PRECISIONS:
+        status, reasons = verdict(m, ref_summary, precision, policy)
+        if precision in QUANTIZED_PRECISIONS:
+            assert status == "passed", precision  # quantized floor 98%
+        else:
+            assert status == "rejected" and f"{precision} needs >= 99.50%" in reasons[0]
 
 
 def _constant_calibration_copy(run: Path, root: Path) -> Path:
@@ -169,3 +174,22 @@ def test_agreement_bound_lower_needs_enough_images_to_be_sure(perfect):
 def test_gate_policy_refuses_an_unknown_bound():
     with pytest.raises(ValueError, match="agreement_bound must be one of"):
         GatePolicy(agreement_bound="upper")
+
+
+def _defect_scores(scores: list[float]) -> np.ndarray:
+    s = np.array(scores, np.float32)
+    return np.stack([s, 1 - s], axis=1)
+
+
+def test_at_threshold_values_are_the_point_values_of_their_rates():
+    y_val, y_test = np.array([0] * 20 + [1] * 20), np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    val = _defect_scores([0.95] * 20 + [0.05] * 20)  # cleanly separated: a threshold mid-way
+    test = _defect_scores([0.9, 0.9, 0.1, 0.1, 0.9, 0.1, 0.1, 0.1])  # 2 of 4 defects, 1 of 4 good flagged
+    empty = np.zeros((0, 8, 8, 3), np.uint8)
+    data, run = EvalData(empty, y_test, empty, y_val), SimpleNamespace(labels=LABELS, ok_label="ok")
+    d = decision_summary(Predictions(test, val), data, run, target_far=0.05)
+    assert d["defect_recall_at_threshold"] == d["defect_recall_at_threshold_ci"]["value"] == 0.5
+    assert d["false_alarm_rate_at_threshold"] == d["false_alarm_rate_at_threshold_ci"]["value"] == 0.25
+    no_good = EvalData(empty, y_test[:4], empty, y_val)
+    d = decision_summary(Predictions(test[:4], val), no_good, run, target_far=0.05)
+    assert d["false_alarm_rate_at_threshold"] is None and d["false_alarm_rate_at_threshold_ci"]["n"] == 0

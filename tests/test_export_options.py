@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from dataclasses import replace
+from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -13,17 +13,31 @@ import pytest
 from export.__main__ import _parser, cli_values, main
 from export.config import ExportConfig, config_from_dict, load_config_file
 from export.errors import OptionError
-from export.registry import failure_cause, get_format, list_formats, resolve_settings, select_formats
+from export.options import option_value, resolve_settings, select_formats
+from export.registry import failure_cause, get_format, list_formats, register_format
+from runtime.artifact_kinds import FORMAT_SUFFIXES
+from runtime.bundle import DEFAULT_PREFERENCE
 
-ALL = ["tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8", "onnx-fp32", "onnx-int8", "onnx-fp16"]
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_registry_has_the_seven_formats_in_bundle_order():
+def test_registry_lists_tflite_first_with_one_file_per_format():
     specs = list_formats()
-    assert [s.name for s in specs] == ALL
+    kinds = [s.fmt for s in specs]
+    assert kinds == sorted(kinds, key=list(FORMAT_SUFFIXES).index)  # the device default first
+    assert len({s.filename for s in specs}) == len(specs) == len({s.name for s in specs})
     assert {s.name: s.filename for s in specs}["tflite-int8"] == "model_int8.tflite"
     assert {s.name: s.backends for s in specs}["onnx-fp16"] == ["onnxruntime"]
+
+
+def test_the_device_preference_ranks_every_registered_format():
+    # runtime cannot import export, so its default pick order is written out; it must not drift.
+    assert sorted(DEFAULT_PREFERENCE) == sorted(s.name for s in list_formats())
+
+
+def test_a_format_of_a_kind_no_bundle_can_hold_is_refused_at_registration():
+    with pytest.raises(ValueError, match="artifact_kinds"):
+        register_format("test-int4", "tflite", "int4")
 
 
 def test_list_prints_table_with_every_format_and_its_options(capsys):
@@ -31,8 +45,8 @@ def test_list_prints_table_with_every_format_and_its_options(capsys):
     out = capsys.readouterr().out
     header = out.splitlines()[0].split()
     assert header == ["name", "suffix", "precision", "backends", "options"]
-    for name in ALL:
-        assert name in out
+    for spec in list_formats():
+        assert spec.name in out
     int8_row = next(ln for ln in out.splitlines() if ln.startswith("onnx-int8"))
     assert "calibration_method" in int8_row and "litert" not in int8_row
 
@@ -86,6 +100,24 @@ def test_settings_come_from_presets_then_per_format_overrides():
                          "per_channel": True, "reduce_range": "none"}
     assert resolve_settings(get_format("tflite-int8"), config) == {"calibration_size": 64}
     assert resolve_settings(get_format("tflite-fp32"), config) == {}
+
+
+def test_every_declared_option_has_a_default_and_every_preset_field_a_format():
+    default = ExportConfig()
+    declared = {path for s in list_formats() for path in s.options.values()}
+    for path in declared:
+        option_value(default, path)  # a format naming a setting ExportConfig lacks fails here
+    # The gate's limits apply to every artifact, not through a format's options.
+    sections = [f.name for f in fields(ExportConfig)
+                if is_dataclass(getattr(default, f.name)) and f.name != "gate"]
+    untaken = [f"{sec}.{f.name}" for sec in sections for f in fields(getattr(default, sec))
+               if f"{sec}.{f.name}" not in declared]
+    assert not untaken, f"settings no format takes (dead, or a format forgot to declare them): {untaken}"
+
+
+def test_two_options_with_one_name_are_refused_at_registration():
+    with pytest.raises(ValueError, match="share a name"):
+        register_format("test-twice", "onnx", "fp32", options=("int8.per_channel", "fp16.per_channel"))
 
 
 def test_precedence_defaults_then_file_then_flags(tmp_path):

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from export.gate import resolve_ties
+from export.registry import list_formats
 from runtime.bundle import Bundle
 from runtime.contract import InputContract
 from runtime.image_io import read_image
@@ -48,7 +49,7 @@ def test_camera_preprocessing_gives_the_training_pixels(reference):
     assert np.array_equal(train_x, device_x)  # BGR frame -> RGB model input, bit for bit
 
 
-@pytest.mark.parametrize("name", ["tflite-fp32", "onnx-fp32"])
+@pytest.mark.parametrize("name", [s.name for s in list_formats() if s.precision == "fp32"])
 def test_fp32_artifacts_match_keras_on_every_test_image(tiny_bundle, reference, name):
     _, device_x, keras_probs = reference
     bundle = Bundle.load(tiny_bundle)

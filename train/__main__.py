@@ -7,11 +7,11 @@ and help text lives), merged as defaults < ``--config FILE`` < flags, then ``tra
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import MISSING, fields
 
 from runtime.errors import EdgeFlagError
+from runtime.tf_logs import quiet_tensorflow
 from train.config import TrainConfig, resolve
 
 _EPILOG = """\
@@ -26,6 +26,9 @@ multi-worker = several machines: run the same command on each with TF_CONFIG set
 The good class is the folder whose name has a word ok/good/pass/normal/... (override: --ok-label).
 Outputs: <out>/<name>/ (model.keras, saved_model/, labels.txt, splits/, metrics.json, plots/,
 data_report.md) and <out>/latest. Next: python -m export --run <out>/<name>
+
+TensorFlow's own C++ start-up logging is hidden unless --verbose is given or TF_CPP_MIN_LOG_LEVEL
+is set in the environment.
 """
 
 
@@ -50,8 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse flags, resolve the config, train; errors a user can fix exit 2 without a traceback."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = vars(build_parser().parse_args(argv))
+    # Only an explicit --verbose brings TensorFlow's logging back: progress lines are on by default.
+    quiet_tensorflow(verbose=args["verbose"] is True)
     config_file = args.pop("config")
     try:
         config = resolve(args, config_file)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from runtime.artifact_kinds import FORMAT_SUFFIXES
 from runtime.errors import BackendError
 
 
@@ -46,9 +47,10 @@ def backends_for_format(fmt: str) -> list[str]:
 def format_of(path: str | Path) -> str:
     """Artifact format from the file suffix."""
     suffix = Path(path).suffix.lower()
-    fmt = {".tflite": "tflite", ".onnx": "onnx"}.get(suffix)
+    fmt = {s: f for f, s in FORMAT_SUFFIXES.items()}.get(suffix)
     if fmt is None:
-        raise BackendError(f"{path}: unknown artifact type {suffix!r}; expected .tflite or .onnx")
+        raise BackendError(f"{path}: unknown artifact type {suffix!r}; expected "
+                           f"{' or '.join(FORMAT_SUFFIXES.values())}")
     return fmt
 
 
