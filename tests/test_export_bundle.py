@@ -109,3 +109,22 @@ def test_bundle_files_labels_config_provenance_and_latest_link(tiny_bundle, doc)
     assert (tiny_bundle.parent / "latest").resolve() == tiny_bundle.resolve()
     assert not [p for p in tiny_bundle.parent.iterdir() if p.name.startswith(".")]  # no staging left
     assert Path(tiny_bundle / "model_int8.tflite").stat().st_mode & 0o044  # readable by others
+
+
+def test_the_reference_is_judged_against_the_line_targets_at_the_thresholds(tiny_bundle, doc):
+    f, ref = doc["fitness"], doc["reference"]
+    recall, far = f["checks"]
+    assert recall["rate"] == ref["defect_recall_at_threshold_ci"]
+    assert far["rate"] == ref["false_alarm_rate_at_threshold_ci"]
+    assert f["targets"] == {"min_defect_recall": 0.95, "max_false_alarm_rate": 0.05}
+    assert f["fit"] == (recall["rate"]["value"] >= 0.95 and far["rate"]["value"] <= 0.05)
+    report = (tiny_bundle / "report.md").read_text()
+    assert "## Fitness for the line" in report and "at the bundle's thresholds" in report
+
+
+def test_train_judges_fitness_on_the_test_split(tiny_run):
+    m = json.loads((tiny_run / "metrics.json").read_text())
+    recall, far = m["fitness"]["checks"]
+    assert recall["rate"] == m["test"]["defect_recall_ci"] and far["rate"] == m["test"]["false_alarm_rate_ci"]
+    ok = m["test"]["per_class"][m["ok_label"]]
+    assert far["rate"]["n"] == ok["support"] and far["rate"]["k"] == ok["support"] - ok["recall_ci"]["k"]

@@ -152,3 +152,23 @@ def test_tampered_artifact_is_refused_with_a_clear_message(tiny_bundle, tiny_run
     assert not events.exists()  # nothing ran
     with pytest.raises(BundleError, match="sha256 mismatch"):
         Bundle.load(bundle).open(artifact)
+
+
+def test_a_bundle_judged_unfit_for_the_line_is_refused_unless_allowed(tiny_bundle, tiny_run, parts, tmp_path):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle, symlinks=False)
+    doc = json.loads((bundle / "bundle.json").read_text())
+    assert {c["name"] for c in doc["fitness"]["checks"]} == {"defect_recall", "false_alarm_rate"}
+    doc["fitness"].update(fit=False, reasons=["defect recall 90.00% (9/10) is not >= the target 95%"])
+    (bundle / "bundle.json").write_text(json.dumps(doc))
+    video = tmp_path / "belt.mp4"
+    belt(tiny_run, parts, "od", video, frames_per_part=4)
+    events = tmp_path / "events.jsonl"
+    args = ("--bundle", str(bundle), "--source", str(video), "--headless", "--events", str(events))
+    refused = run_camera(*args)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "NOT FIT for the line" in refused.stderr and "--allow-unfit" in refused.stderr
+    assert not events.exists()
+    allowed = run_camera(*args, "--allow-unfit")
+    assert allowed.returncode == 0, allowed.stderr
+    assert "running anyway (--allow-unfit)" in allowed.stderr and events.exists()

@@ -44,7 +44,7 @@ class TrainConfig:
     image_size: int = _f(224, "square model input size in px (>= 32)")
     interpolation: str = _f("area", "resize interpolation (part of the input contract)",
                             choices=INTERPOLATIONS)
-    resize: str = _f("stretch", "how photos of another aspect reach the square input (part of the input "
+    resize: str = _f("letterbox", "how photos of another aspect reach the square input (part of the input "
                                 "contract): stretch, letterbox (keep the aspect, pad) or crop (keep the "
                                 "aspect, cut the centre)", choices=RESIZE_MODES)
     roi: str | None = _f(None, "crop every photo (and camera frame) to this region before resizing, "
@@ -56,7 +56,7 @@ class TrainConfig:
     finetune_blocks: int = _f(4, "number of top backbone blocks unfrozen in stage 2")
     batch_size: int = _f(32, "batch size")
     lr_head: float = _f(3e-3, "learning rate of stage 1 (head)")
-    lr_finetune: float = _f(1e-4, "peak learning rate of stage 2 (fine-tuning: keep it low; warm-up "
+    lr_finetune: float = _f(1e-5, "peak learning rate of stage 2 (fine-tuning: keep it low; warm-up "
                                   "over the first epoch, then cosine decay)")
     lr_scratch: float = _f(3e-3, "initial learning rate from scratch (cosine decay over the epochs)")
     pooling: str = _f("auto", "global pooling of the backbone features: avg, max (small local defects), or "
