@@ -55,6 +55,29 @@ def resolve_ties(probs: np.ndarray, ref_probs: np.ndarray, tolerance: float) -> 
     return np.where(ties, ref_pred, pred), ties
 
 
+# A reference top-2 margin below this is a near coin-flip: any conversion may decide it the other way.
+THIN_MARGIN = 0.2
+
+
+def top2_margin(probs: np.ndarray) -> np.ndarray:
+    """Per image, the top class's probability minus the runner-up's (0 = a tie, 1 = certain)."""
+    top = np.sort(probs, axis=1)
+    return top[:, -1] - top[:, -2] if probs.shape[1] > 1 else np.ones(len(probs))
+
+
+def margin_diagnosis(name: str, metrics: dict) -> str | None:
+    """Words for a rejected artifact whose flips sit on images the reference itself barely decides."""
+    flips, thin = metrics.get("flips", 0), metrics.get("thin_margin_flips", 0)
+    if not flips or thin * 2 < flips:
+        return None
+    return (f"{name}: {thin} of its {flips} disagreements are on images the reference decides by a top-2 "
+            f"margin under {metrics['thin_margin']:g} ({metrics['thin_margin_images']} such images of "
+            f"{metrics['n']}): the model's margins are too thin for this precision (the conversion is not "
+            "broken). "
+            "Fix: train on more photos of the confused classes (see the confusion matrix) so that the model "
+            "decides them clearly, or deploy a passing fp32 artifact")
+
+
 def gate_metrics(probs: np.ndarray, ref_probs: np.ndarray, y: np.ndarray, labels: list[str],
                  tie_tolerance: float = 0.0) -> dict:
     """Every gate number of one artifact against the reference on the same images.
@@ -70,12 +93,15 @@ def gate_metrics(probs: np.ndarray, ref_probs: np.ndarray, y: np.ndarray, labels
     finite = np.isfinite(probs).all(axis=1)
     diff = np.abs(probs.astype(np.float64) - ref_probs.astype(np.float64))[finite]
     agree = pred == ref_probs.argmax(1)
+    thin = top2_margin(ref_probs) < THIN_MARGIN
     return {**mine,
             "top1_drop": round((ref["top1"] - mine["top1"]) * 100, 6),
             "recall_drop": recall_drop,
             "agreement": float(np.mean(agree)), "agreement_ci": rate_of(agree),
             "ties": int(ties.sum()), "tie_tolerance": tie_tolerance,
             "non_finite": int((~finite).sum()),  # NaN/inf outputs: argmax of them means nothing
+            "flips": int((~agree).sum()), "thin_margin": THIN_MARGIN,
+            "thin_margin_images": int(thin.sum()), "thin_margin_flips": int((~agree & thin).sum()),
             "mean_abs_dprob": float(diff.mean()) if diff.size else None,
             "max_abs_dprob": float(diff.max()) if diff.size else None}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from export.gate import margin_diagnosis
 from runtime.fitness import describe
 from runtime.fsutil import atomic_write_text
 from runtime.rates import format_rate
@@ -55,6 +56,8 @@ def rate_rows(doc: dict) -> list[tuple[str, ...]]:
 
 def _problems(doc: dict) -> list[str]:
     out = [f"{a['name']}: {r}" for a in doc["artifacts"] for r in a["gate"]["reasons"]]
+    out += [d for a in doc["artifacts"] if a["gate"]["status"] != "passed"
+            and (d := margin_diagnosis(a["name"], a["gate"]["metrics"]))]
     return out + [f"{f['name']}: export failed: {f['error']}" for f in doc["failed_exports"]]
 
 

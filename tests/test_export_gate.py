@@ -15,7 +15,7 @@ import pytest
 from export.__main__ import main
 from export.config import GatePolicy
 from export.evaluate import EvalData, Predictions, decision_summary
-from export.gate import gate_metrics, verdict
+from export.gate import gate_metrics, margin_diagnosis, top2_margin, verdict
 from runtime.artifact_kinds import PRECISIONS, QUANTIZED_PRECISIONS
 from runtime.bundle import Bundle
 from runtime.errors import BundleError
@@ -193,3 +193,21 @@ def test_at_threshold_values_are_the_point_values_of_their_rates():
     no_good = EvalData(empty, y_test[:4], empty, y_val)
     d = decision_summary(Predictions(test[:4], val), no_good, run, target_far=0.05)
     assert d["false_alarm_rate_at_threshold"] is None and d["false_alarm_rate_at_threshold_ci"]["n"] == 0
+
+
+def test_flips_on_images_the_reference_barely_decides_are_named_as_thin_margins():
+    labels = ["defect", "ok"]
+    y = np.array([0, 1, 1, 0])
+    ref = np.array([[0.9, 0.1], [0.45, 0.55], [0.2, 0.8], [0.95, 0.05]], np.float32)
+    thin_flip = ref.copy()
+    thin_flip[1] = (0.56, 0.44)  # the 0.10-margin image goes the other way
+    m = gate_metrics(thin_flip, ref, y, labels)
+    assert (m["flips"], m["thin_margin_flips"], m["thin_margin_images"]) == (1, 1, 1)
+    words = margin_diagnosis("tflite-int8", m)
+    assert words.startswith("tflite-int8: 1 of its 1 disagreements")
+    assert "too thin" in words and "Fix:" in words
+    confident_flip = ref.copy()
+    confident_flip[3] = (0.1, 0.9)  # a 0.9-margin image flipped: a broken conversion, not a thin margin
+    m = gate_metrics(confident_flip, ref, y, labels)
+    assert (m["flips"], m["thin_margin_flips"]) == (1, 0) and margin_diagnosis("x", m) is None
+    assert np.allclose(top2_margin(ref), [0.8, 0.1, 0.6, 0.9])
