@@ -27,7 +27,7 @@ from runtime.fitness import describe
 from runtime.frame_loop import FrameLoop, now_iso
 from runtime.fsutil import atomic_write_json
 from runtime.settings import CameraConfig
-from runtime.sources.camera_resize import CameraResize
+from runtime.sources.camera_resize import CameraResize, supports
 from runtime.stats import RunStats
 
 
@@ -93,17 +93,22 @@ def snapshot_paths(folder: str | None) -> Callable[[dict], str] | None:
     return lambda event: str(Path(folder) / snapshot_name(event))
 
 
-def capture_geometry(contract: InputContract, camera_resize: bool,
-                     roi: str | list | None = None) -> tuple[InputContract, CameraResize | None]:
+def capture_geometry(contract: InputContract, camera_resize: bool, roi: str | list | None = None,
+                     log: Callable[[str], None] | None = None) -> tuple[InputContract, CameraResize | None]:
     """The contract the loop applies, and what to ask of the camera's hardware (``--camera-resize``).
 
     ``roi`` (the ``--roi`` setting) replaces the bundle's ROI: where the part sits depends on how the
     camera is mounted, not on the model. With camera-side resizing the frames arrive already cropped
     to the ROI and at the model's size, so the loop must not crop again: its contract drops the ROI
-    and its resize is a no-op.
+    and its resize is a no-op. A model whose contract keeps the aspect falls back to the CPU resize
+    (said through ``log``): the profiles that turn camera-side resizing on must still run it.
     """
     if roi is not None:
         contract = replace(contract, roi=parse_roi(roi))
+    if camera_resize and (reason := supports(contract)):
+        if log:
+            log(f"[start] {reason}")
+        camera_resize = False
     if not camera_resize:
         return contract, None
     return replace(contract, roi=None), CameraResize.for_contract(contract)
@@ -121,7 +126,7 @@ def run_config(config: CameraConfig, *, bundle: Bundle | None = None, source=Non
     artifact = choose_artifact(bundle, config)
     decider = bundle.decider(artifact, config.thresholds)
     options = {"providers": config.providers} if config.providers else {}
-    contract, resize = capture_geometry(bundle.contract, config.camera_resize, config.roi)
+    contract, resize = capture_geometry(bundle.contract, config.camera_resize, config.roi, log)
     if source is None:  # built, not opened, before the model loads: a bad --source fails at once
         source = open_source(config.source, realtime=config.realtime, width=config.width,
                              height=config.height, fps=config.fps, reconnect=config.reconnect,

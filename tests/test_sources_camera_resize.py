@@ -44,14 +44,16 @@ def test_loop_contract_drops_the_roi_the_camera_already_cut():
     assert np.array_equal(prepare_bgr(frame, contract), cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
 
 
-def test_roi_setting_replaces_the_bundle_roi_and_aspect_keeping_models_refuse_camera_scaling():
+def test_roi_setting_replaces_the_bundle_roi_and_aspect_keeping_models_fall_back_to_the_cpu_resize():
     contract, _ = capture_geometry(CONTRACT, False, "0,0,0.5,1")
     assert contract.roi == (0.0, 0.0, 0.5, 1.0)
     assert capture_geometry(CONTRACT, False, "full")[0].roi is None
     contract, resize = capture_geometry(InputContract(224, 224), True, "0.1,0.1,0.9,0.9")
     assert contract.roi is None and resize.roi == (0.1, 0.1, 0.9, 0.9)
-    with pytest.raises(SourceError, match="letterbox.*--no-camera-resize"):
-        capture_geometry(InputContract(224, 224, resize="letterbox"), True)
+    said = []
+    letterbox = InputContract(224, 224, resize="letterbox")
+    assert capture_geometry(letterbox, True, log=said.append) == (letterbox, None)  # the CPU resizes
+    assert "camera-side resize is off" in said[0] and "'letterbox'" in said[0]
 
 
 def test_csi_pipeline_crops_and_scales_on_the_vic():

@@ -35,21 +35,25 @@ class CameraResize:
 
     @classmethod
     def for_contract(cls, contract: InputContract) -> CameraResize:
-        """What a model with this input contract needs from the camera.
-
-        Camera scalers stretch the ROI to the requested size; a model trained with an
-        aspect-keeping resize (letterbox, crop) would see other pixels than it learnt on.
-        """
-        if contract.resize != "stretch":
-            raise SourceError(
-                f"--camera-resize: this model's input contract resizes by {contract.resize!r} (it keeps the "
-                "aspect), and camera scalers stretch. Fix: drop --camera-resize (with a device profile: "
-                "add --no-camera-resize) so the CPU resizes as in training, or train with --resize stretch.")
+        """What a model with this input contract needs from the camera (see :func:`supports`)."""
         return cls(contract.width, contract.height, contract.roi)
 
     def crop_edges(self, width: int, height: int) -> tuple[int, int, int, int] | None:
         """The ROI as pixel edges ``(left, top, right, bottom)`` of a ``width`` x ``height`` image."""
         return None if self.roi is None else roi_pixels(self.roi, width, height)
+
+
+def supports(contract: InputContract) -> str | None:
+    """None when the camera's scaler can deliver this contract's pixels, else the reason in words.
+
+    Camera scalers stretch the ROI to the requested size; a model trained with an aspect-keeping
+    resize (letterbox, crop) would see other pixels than it learnt on.
+    """
+    if contract.resize == "stretch":
+        return None
+    return (f"camera-side resize is off: this model keeps the aspect ({contract.resize!r} resize) and camera "
+            "scalers stretch, so the CPU resizes as in training (train with --resize stretch to use the "
+            "camera's scaler)")
 
 
 def refuse(spec: str) -> SourceError:

