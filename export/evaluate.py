@@ -12,7 +12,7 @@ from export.config import ExportConfig, GatePolicy
 from export.dataset import load_pixels
 from export.gate import classification_summary, gate_metrics, verdict
 from export.run_dir import RunInfo
-from runtime.decision import Decider, choose_thresholds, small_split_warning
+from runtime.decision import Decider, choose_thresholds, small_split_warning, sorting_summary
 from runtime.rates import rate_of
 
 log = logging.getLogger("export")
@@ -63,11 +63,17 @@ def artifact_predictions(path: Path, backend: str, data: EvalData, threads: int 
 def decision_summary(preds: Predictions, data: EvalData, run: RunInfo, target_far: float) -> dict:
     """Thresholds chosen on val for ``target_far``, and what they achieve on test."""
     thresholds, details = choose_thresholds(preds.val, data.y_val, run.labels, run.ok_label, target_far)
-    flagged = Decider(run.labels, run.ok_label, thresholds).flags(preds.test)
-    ok = run.labels.index(run.ok_label)
-    recall, false_alarms = rate_of(flagged[data.y_test != ok]), rate_of(flagged[data.y_test == ok])
+    decider = Decider(run.labels, run.ok_label, thresholds)
+    flagged = decider.flags(preds.test)
+    sorting = {}
+    if run.ok_label is None:  # sorting: no defects or good parts; how often a class is decided, and right
+        sorting = sorting_summary(preds.test, data.y_test, decider, "test")
+        recall = false_alarms = rate_of(np.zeros(0, bool))
+    else:
+        ok = run.labels.index(run.ok_label)
+        recall, false_alarms = rate_of(flagged[data.y_test != ok]), rate_of(flagged[data.y_test == ok])
     # One count per rate: the point value is read off it, so the two can never disagree.
-    return {"thresholds": thresholds, "threshold_selection": {"split": "val", **details},
+    return {"thresholds": thresholds, "threshold_selection": {"split": "val", **details}, **sorting,
             "defect_recall_at_threshold": recall["value"], "defect_recall_at_threshold_ci": recall,
             "false_alarm_rate_at_threshold": false_alarms["value"],
             "false_alarm_rate_at_threshold_ci": false_alarms}
@@ -75,6 +81,8 @@ def decision_summary(preds: Predictions, data: EvalData, run: RunInfo, target_fa
 
 def split_warnings(data: EvalData, run: RunInfo, target_far: float) -> list[str]:
     """Warnings for val/test splits too small for the false-alarm target (see ``small_split_warning``)."""
+    if run.ok_label is None:
+        return []
     ok = run.labels.index(run.ok_label)
     found = [small_split_warning(int((y == ok).sum()), target_far, run.ok_label, split)
              for split, y in (("validation", data.y_val), ("test", data.y_test))]
@@ -98,7 +106,8 @@ def gate_entry(preds: Predictions, ref: Predictions, reference: dict, data: Eval
     """One artifact's ``gate`` + threshold fields for bundle.json."""
     metrics = gate_metrics(preds.test, ref.test, data.y_test, run.labels, policy.tie_tolerance)
     decision = decision_summary(preds, data, run, target_far)
-    for key in _AT_THRESHOLD:
-        metrics[key] = decision.pop(key)
+    for key in _AT_THRESHOLD + ("test_decided", "test_right_when_decided"):  # the last two: sorting only
+        if key in decision:
+            metrics[key] = decision.pop(key)
     status, reasons = verdict(metrics, reference, precision, policy)
     return {"gate": {"status": status, "reasons": reasons, "metrics": metrics}, **decision}

@@ -70,7 +70,8 @@ def _embed_onnx(path: Path, meta: dict) -> None:
     import onnx
 
     model = onnx.load(str(path))
-    props = {"labels": json.dumps(meta["labels"]), "ok_label": meta["ok_label"],
+    # ONNX props are strings: a sorting model (no good class) stores "" here; METADATA_KEY holds null.
+    props = {"labels": json.dumps(meta["labels"]), "ok_label": meta["ok_label"] or "",
              "input_contract": json.dumps(meta["input"]), "precision": meta["precision"],
              METADATA_KEY: json.dumps(meta)}
     keep = [p for p in model.metadata_props if p.key not in props]

@@ -29,7 +29,7 @@ from export.report import write_report
 from export.run_dir import RunInfo, load_run
 from runtime.artifact_kinds import QUANTIZED_PRECISIONS
 from runtime.bundle import SCHEMA_VERSION
-from runtime.fitness import LineTargets, describe, judge
+from runtime.fitness import LineTargets, describe, judge, not_applicable
 from runtime.fsutil import atomic_write_json, atomic_write_text, sha256_file, update_symlink
 from runtime.versions import package_versions
 
@@ -91,9 +91,16 @@ def bundle_document(ctx: ExportContext, results: list[ExportResult], data: EvalD
             "provenance": provenance(run)}
 
 
+def is_sorting(reference: dict) -> bool:
+    """A sorting bundle (no good class) has no defect recall or false alarms to judge."""
+    return "test_decided" in reference
+
+
 def fitness(reference: dict, config: ExportConfig) -> dict:
     """The reference model judged against the line targets at the bundle's thresholds (test split)."""
     targets = LineTargets(config.min_defect_recall, config.max_false_alarm_rate)
+    if is_sorting(reference):
+        return not_applicable(targets)
     return judge(reference["defect_recall_at_threshold_ci"], reference["false_alarm_rate_at_threshold_ci"],
                  targets, "test split, at the bundle's thresholds")
 

@@ -21,7 +21,7 @@ class RunInfo:
     root: Path
     manifest: dict
     labels: list[str]
-    ok_label: str
+    ok_label: str | None  # None: sorting by class, no good class
     contract: InputContract
     data_dir: Path
 
@@ -89,7 +89,7 @@ def _check_labels(root: Path, manifest: dict) -> None:
     if on_disk != labels:
         raise RunDirError(f"{root}: labels.txt {on_disk} disagrees with run.json labels {labels}; "
                           "the run was edited by hand, re-run training")
-    if manifest["ok_label"] not in labels:
+    if manifest["ok_label"] is not None and manifest["ok_label"] not in labels:  # None: sorting by class
         raise RunDirError(f"{root}: ok_label {manifest['ok_label']!r} is not one of the labels {labels}")
 
 

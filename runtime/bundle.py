@@ -65,7 +65,7 @@ class Bundle:
         self.root = root
         self.meta = meta
         self.labels: list[str] = list(meta["labels"])
-        self.ok_label: str = meta["ok_label"]
+        self.ok_label: str | None = meta["ok_label"]  # None: sorting by class (every class a label)
         self.contract = InputContract.from_dict(meta["input"])
         self.artifacts = [Artifact.from_dict(a) for a in meta.get("artifacts", [])]
 
@@ -91,7 +91,7 @@ class Bundle:
 
     @property
     def defect_labels(self) -> list[str]:
-        """All labels except the ok class."""
+        """All labels except the ok class (all of them when sorting)."""
         return [c for c in self.labels if c != self.ok_label]
 
     def get(self, name: str) -> Artifact:

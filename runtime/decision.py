@@ -3,6 +3,9 @@
 Semantics (shared by the export gate and the device): each defect class ``c`` has a threshold
 ``t_c``; a frame is flagged when some defect class reaches its threshold (``p_c >= t_c``), and
 it is reported as the class with the highest ``p_c / t_c``. The "ok" class has no threshold.
+
+Sorting (``ok_label`` None: a set without a good class, every class a label): every class has a
+threshold, and "flagged" means a class was decided; a frame under every threshold stays undecided.
 """
 
 from __future__ import annotations
@@ -29,15 +32,15 @@ class Decision:
 class Decider:
     """Applies per-class thresholds to probability vectors."""
 
-    def __init__(self, labels: list[str], ok_label: str, thresholds: dict[str, float]):
-        if ok_label not in labels:
+    def __init__(self, labels: list[str], ok_label: str | None, thresholds: dict[str, float]):
+        if ok_label is not None and ok_label not in labels:
             raise ValueError(f"ok label {ok_label!r} is not among the labels {labels}")
         missing = [c for c in labels if c != ok_label and c not in thresholds]
         if missing:
             raise ValueError(f"no decision threshold for defect classes {missing}; "
                              "pass them (CLASS=VALUE) or use a bundle that has them")
         self.labels = list(labels)
-        self.ok_index = labels.index(ok_label)
+        self.ok_index = None if ok_label is None else labels.index(ok_label)
         # ok gets +inf so that it can never be "flagged"; divisions give ratios to thresholds.
         self._thr = np.array([np.inf if c == ok_label else float(thresholds[c]) for c in labels],
                              dtype=np.float64)
@@ -45,6 +48,10 @@ class Decider:
     def flags(self, probs: np.ndarray) -> np.ndarray:
         """Boolean flag per row of an ``(N, C)`` probability array."""
         return (probs >= self._thr).any(axis=-1)
+
+    def chosen(self, probs: np.ndarray) -> np.ndarray:
+        """Per row of an ``(N, C)`` array, the index of the class with the highest ratio to its threshold."""
+        return np.argmax(probs / self._thr, axis=-1)
 
     def decide(self, probs: np.ndarray) -> Decision:
         """Verdict for one ``(C,)`` probability vector."""
@@ -74,7 +81,7 @@ def _threshold_for_class(ok_scores: np.ndarray, pos_scores: np.ndarray, budget: 
     }
 
 
-def choose_thresholds(probs: np.ndarray, y: np.ndarray, labels: list[str], ok_label: str,
+def choose_thresholds(probs: np.ndarray, y: np.ndarray, labels: list[str], ok_label: str | None,
                       target_false_alarm_rate: float = DEFAULT_TARGET_FALSE_ALARM_RATE,
                       ) -> tuple[dict[str, float], dict]:
     """Per-class thresholds from validation probabilities.
@@ -82,16 +89,22 @@ def choose_thresholds(probs: np.ndarray, y: np.ndarray, labels: list[str], ok_la
     The false-alarm budget is split evenly over the defect classes, so the union bound keeps the
     overall rate on ok parts at or under the target; within that budget each class's recall is
     maximized and the threshold placed mid-way in the remaining margin (robust to score shifts).
+    Sorting (``ok_label`` None): a class's false alarms are the other classes' images it would take.
     Returns ``(thresholds, details)``.
     """
-    ok = labels.index(ok_label)
+    ok = None if ok_label is None else labels.index(ok_label)
     defects = [i for i in range(len(labels)) if i != ok]
     budget = target_false_alarm_rate / max(1, len(defects))
     thresholds, details = {}, {}
     for i in defects:
-        info = _threshold_for_class(probs[y == ok, i], probs[y == i, i], budget)
+        negatives = probs[y == ok, i] if ok is not None else probs[y != i, i]
+        info = _threshold_for_class(negatives, probs[y == i, i], budget)
         thresholds[labels[i]] = info["threshold"]
         details[labels[i]] = info
+    if ok is None:
+        details["overall"] = sorting_summary(probs, y, Decider(labels, None, thresholds), "val")
+        details["overall"]["target_false_alarm_rate"] = target_false_alarm_rate
+        return thresholds, details
     flagged = Decider(labels, ok_label, thresholds).flags(probs)
     details["overall"] = {
         "target_false_alarm_rate": target_false_alarm_rate,
@@ -101,6 +114,13 @@ def choose_thresholds(probs: np.ndarray, y: np.ndarray, labels: list[str], ok_la
         "val_defects_caught": rate_of(flagged[y != ok]),
     }
     return thresholds, details
+
+
+def sorting_summary(probs: np.ndarray, y: np.ndarray, decider: Decider, split: str) -> dict:
+    """Sorting: how many images a class was decided for, and how many of those it was the right one."""
+    decided, chosen = decider.flags(probs), decider.chosen(probs)
+    return {f"{split}_decided": rate_of(decided),
+            f"{split}_right_when_decided": rate_of(chosen[decided] == y[decided])}
 
 
 def small_split_warning(n_ok: int, target_false_alarm_rate: float, ok_label: str = "ok",

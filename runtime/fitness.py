@@ -53,11 +53,21 @@ def judge(defect_recall: dict | None, false_alarm_rate: dict | None, targets: Li
     return {"fit": fit, "judged_on": where, "targets": asdict(targets), "checks": checks, "reasons": reasons}
 
 
+SORTING_NOTE = "sorting by class (no good class): the line targets of good parts and defects do not apply"
+
+
+def not_applicable(targets: LineTargets) -> dict:
+    """The fitness record of a sorting model (no good class)."""
+    return {"fit": None, "judged_on": SORTING_NOTE, "targets": asdict(targets), "checks": [], "reasons": []}
+
+
 def describe(fitness: dict | None) -> str:
     """One line for a summary or a start-up log."""
     if not fitness:
         return "fitness not judged (bundle from an older export)"
     if fitness["fit"] is None:
+        if fitness["judged_on"] == SORTING_NOTE:
+            return f"fitness not judged: {SORTING_NOTE}"
         return f"fitness unknown: {fitness['judged_on']} lacks defects or good parts to count"
     if fitness["fit"]:
         return f"fit for the line on {fitness['judged_on']} (" + "; ".join(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from runtime.contract import InputContract, parse_roi
 from runtime.errors import EdgeFlagError
-from runtime.fitness import LineTargets, describe, judge
+from runtime.fitness import LineTargets, describe, judge, not_applicable
 from runtime.fsutil import atomic_write_json, atomic_write_text
 from runtime.rates import format_rate
 from train.config import TrainConfig
@@ -103,15 +103,17 @@ def _evaluate(clf, ds: Dataset, config: TrainConfig) -> dict:
     for split in ("test", "val"):
         x, y = ds.subset(split)
         m = classification_metrics(predict(clf.model, x, config.batch_size), y, ds.labels)
-        caught = defect_recall(m, ds.ok_label)
-        m["defect_recall"] = round(caught["value"] or 0.0, 6)
-        m["defect_recall_ci"] = caught
-        m["false_alarm_rate_ci"] = false_alarm_rate(m, ds.ok_label)
+        if ds.ok_label is not None:
+            caught = defect_recall(m, ds.ok_label)
+            m["defect_recall"] = round(caught["value"] or 0.0, 6)
+            m["defect_recall_ci"] = caught
+            m["false_alarm_rate_ci"] = false_alarm_rate(m, ds.ok_label)
         metrics[split] = m
-    targets = LineTargets(config.min_defect_recall, config.max_false_alarm_rate)
     t = metrics["test"]
-    metrics["fitness"] = judge(t["defect_recall_ci"], t["false_alarm_rate_ci"], targets,
-                               "test split, top-1 (export judges again at its thresholds)")
+    targets = LineTargets(config.min_defect_recall, config.max_false_alarm_rate)
+    metrics["fitness"] = (not_applicable(targets) if ds.ok_label is None else
+                          judge(t["defect_recall_ci"], t["false_alarm_rate_ci"], targets,
+                                "test split, top-1 (export judges again at its thresholds)"))
     return metrics
 
 
@@ -191,8 +193,8 @@ def summary(run_dir: Path, ds: Dataset, weights: WeightsChoice, history: list, m
         f"kept     the model after {metrics.get('best_stage') or 'none'} (lowest val loss of the stages)",
         *([_recipe_line(metrics["recipe"])] if metrics.get("recipe") else []),
         f"test     accuracy {format_rate(t['accuracy_ci'])}",
-        f"         defect recall {format_rate(t['defect_recall_ci'])}, good parts flagged "
-        f"{format_rate(t['false_alarm_rate_ci'])}",
+        *([f"         defect recall {format_rate(t['defect_recall_ci'])}, good parts flagged "
+           f"{format_rate(t['false_alarm_rate_ci'])}"] if "defect_recall_ci" in t else []),
         f"fitness  {describe(metrics['fitness'])}",
         f"classes  {per}",
         f"outputs  {run_dir}  (model.keras, saved_model/, metrics.json, plots/)",

@@ -34,7 +34,7 @@ class Dataset:
 
     root: Path
     labels: list[str]
-    ok_label: str
+    ok_label: str | None  # None: sorting by class, no good class
     images: np.ndarray  # N x H x W x 3 uint8, exactly prepare_rgb(read_image(file), contract)
     y: np.ndarray  # N label indices
     paths: list[str]
@@ -110,7 +110,8 @@ def _report(config, scan, ds: Dataset, loaded: Loaded, skipped, dups, found, pre
     used = Counter(loaded.labels)
     conflicts = [g for g in dups if len({loaded.labels[i] for i in g["members"]}) > 1]
     missing = sorted(set(previous or {}) - set(loaded.paths))
-    rule = "--ok-label" if config.ok_label else "auto: folder name has a word ok/good/pass/normal/..."
+    rule = ("sorting by class (--ok-label none): every class a label" if ds.ok_label is None else
+            "--ok-label" if config.ok_label else "auto: folder name has a word ok/good/pass/normal/...")
     return {
         "data_dir": str(scan.root), "ok_label": ds.ok_label, "ok_label_rule": rule, "labels": ds.labels,
         "fingerprint": ds.fingerprint,
@@ -124,8 +125,8 @@ def _report(config, scan, ds: Dataset, loaded: Loaded, skipped, dups, found, pre
         },
         "imbalance": imbalance(dict(used), config.imbalance_warn_ratio),
         # Export places thresholds on val for a false-alarm target; say now if val cannot carry the default.
-        "validation_warning": small_split_warning(per_split["val"].get(ds.ok_label, 0),
-                                                  DEFAULT_TARGET_FALSE_ALARM_RATE, ds.ok_label),
+        "validation_warning": None if ds.ok_label is None else small_split_warning(
+            per_split["val"].get(ds.ok_label, 0), DEFAULT_TARGET_FALSE_ALARM_RATE, ds.ok_label),
         "splits": per_split,
         "class_weights": class_weights(per_split["train"], ds.labels, config.class_weights),
         "previous_split": {"source": prev_source, "missing": missing},

@@ -39,7 +39,7 @@ def write_report(run_dir: Path, report: dict) -> None:
 def render_markdown(r: dict) -> str:
     """A short human summary of the report dict."""
     lines = [f"# Data report: {r['data_dir']}", "",
-             f"Good class: `{r['ok_label']}` ({r['ok_label_rule']}). "
+             f"Good class: `{r['ok_label'] or 'none'}` ({r['ok_label_rule']}). "
              f"Dataset fingerprint `{r['fingerprint']}`.", "",
              "| class | files | used | train | val | test | class weight |", "|---|---|---|---|---|---|---|"]
     for lab, c in r["classes"].items():

@@ -92,11 +92,39 @@ def is_ok_name(label: str) -> bool:
     return bool(words & OK_TOKENS) and not words & NEGATIONS
 
 
-def detect_ok_label(labels: list[str], requested: str | None = None) -> str:
-    """Return the good class: ``requested`` when given (must exist), else the one matching the rule."""
+# ``--ok-label none``: the set has no good class; the model sorts parts by class (every class a label).
+SORTING = "none"
+
+
+def _one_typo(a: str, b: str) -> bool:
+    """True when ``a`` and ``b`` differ by one insertion, deletion, substitution or swap of neighbours."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long_ = sorted((a, b), key=len)
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+
+
+def _misnamed_good(labels: list[str]) -> list[str]:
+    """Classes with a word one typo away from a good-class word of 4+ letters (``godo``, ``normall``)."""
+    words = [w for w in OK_TOKENS | OK_NAMES if len(w) >= 4]
+    return [lab for lab in labels
+            if any(_one_typo(part, w) for part in re.split(r"[^a-z0-9]+", lab.lower()) for w in words)]
+
+
+def detect_ok_label(labels: list[str], requested: str | None = None) -> str | None:
+    """The good class: ``requested`` when given (must exist), else the one matching the rule.
+
+    ``requested == "none"`` (and no class of that name): sorting, no good class (returns None).
+    """
     if requested is not None:
         if requested in labels:
             return requested
+        if requested.lower() == SORTING:
+            return None
         close = closest(requested, labels)
         hint = f" (did you mean {close!r}?)" if close else ""
         raise DataError(f"--ok-label {requested!r} is not one of the classes {labels}{hint}")
@@ -104,6 +132,10 @@ def detect_ok_label(labels: list[str], requested: str | None = None) -> str:
     if len(matches) == 1:
         return matches[0]
     what = "no class" if not matches else f"several classes {matches}"
+    typo = [lab for lab in _misnamed_good(labels) if not matches]
+    hint = (f" ({', '.join(repr(t) for t in typo)} looks like a misspelt good class: rename the folder or "
+            f"pass --ok-label {typo[0]})" if typo else "")
     raise DataError(
         f"cannot tell which class holds the good parts: {what} of {labels} is named like "
-        f"ok/good/pass/normal; name that folder so or pass --ok-label <class>")
+        f"ok/good/pass/normal{hint}; name that folder so or pass --ok-label <class>, or --ok-label none "
+        "when the set has no good class (sorting by class: every class a label)")
