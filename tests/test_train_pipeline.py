@@ -199,6 +199,16 @@ def test_stage_1_chooses_its_recipe_on_cached_features_with_augmented_views(mess
     assert type(pool).__name__ == layer
 
 
+def test_stage_2_tries_two_peak_rates_from_the_same_start_and_keeps_the_lower_val_loss(messy_run):
+    rc, run = messy_run
+    tune = json.loads((run / "history.json").read_text())[1]
+    tried = tune["candidates"]
+    assert [t["lr_finetune"] for t in tried] == [pytest.approx(1e-5), pytest.approx(1e-4)]
+    best = min(tried, key=lambda t: t["val_loss"])
+    assert tune["lr_finetune"] == best["lr_finetune"]
+    assert min(tune["val_loss"]) == pytest.approx(best["val_loss"], abs=1e-6)
+
+
 def test_a_fine_tuning_that_makes_things_worse_ends_with_the_stage_1_model(tmp_path):
     import keras
 

@@ -56,8 +56,10 @@ class TrainConfig:
     finetune_blocks: int = _f(4, "number of top backbone blocks unfrozen in stage 2")
     batch_size: int = _f(32, "batch size")
     lr_head: float = _f(3e-3, "learning rate of stage 1 (head)")
-    lr_finetune: float = _f(1e-5, "peak learning rate of stage 2 (fine-tuning: keep it low; warm-up "
+    lr_finetune: float = _f(1e-4, "peak learning rate of stage 2 (fine-tuning: keep it low; warm-up "
                                   "over the first epoch, then cosine decay)")
+    finetune_search: bool = _f(True, "stage 2 also tries lr_finetune / 10 from the same start and keeps the "
+                                     "lower val loss (doubles stage 2's time)")
     lr_scratch: float = _f(3e-3, "initial learning rate from scratch (cosine decay over the epochs)")
     pooling: str = _f("auto", "global pooling of the backbone features: avg, max (small local defects), or "
                               "auto (both tried on the cached features, the lower val loss kept)",
