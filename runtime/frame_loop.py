@@ -21,20 +21,10 @@ from runtime.contract import InputContract
 from runtime.debounce import DefectEvent, KofN
 from runtime.decision import Decider, Decision
 from runtime.preprocess import prepare_bgr
+from runtime.sources.base import as_bgr
 from runtime.stats import RunStats
 
 Emit = Callable[[dict, "np.ndarray | None"], None]
-
-
-def usable_image(image) -> np.ndarray | None:
-    """The frame as an 8-bit BGR/grey array, or None when it cannot be a camera picture."""
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.size == 0:
-        return None
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4)):
-        return image
-    return None
 
 
 def now_iso() -> str:
@@ -75,7 +65,7 @@ class FrameLoop:
     def process(self, frame) -> Decision | None:
         """Decide one :class:`runtime.sources.Frame` and emit any event; None if it was unusable."""
         began = self.clock()
-        image = usable_image(frame.image)
+        image = as_bgr(frame.image)  # the one place frames become BGR, whatever source made them
         if image is None:
             self.stats.corrupt += 1
             return None

@@ -19,13 +19,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from runtime.bundle import Artifact, Bundle
-from runtime.contract import InputContract, parse_roi
+from runtime.contract import InputContract
 from runtime.debounce import KofN
 from runtime.driver import RunSummary, Stopper, drive, handle_signals, summarize
 from runtime.errors import BundleError
 from runtime.fitness import describe
 from runtime.frame_loop import FrameLoop, now_iso
 from runtime.fsutil import atomic_write_json
+from runtime.roi import parse_roi
 from runtime.settings import CameraConfig
 from runtime.sources.camera_resize import CameraResize, supports
 from runtime.stats import RunStats

@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from runtime import configfile
-from runtime.contract import parse_roi
 from runtime.errors import EdgeFlagError
 from runtime.fsutil import atomic_write_json
+from runtime.roi import parse_roi
 
 
 class ConfigError(EdgeFlagError):

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from runtime.contract import INTERPOLATIONS, LETTERBOX_PAD, RESIZE_MODES, InputContract, parse_roi
+from runtime.contract import INTERPOLATIONS, LETTERBOX_PAD, RESIZE_MODES, InputContract
 from runtime.preprocess import crop_roi, fitted_size, prepare_bgr, prepare_rgb
+from runtime.roi import parse_roi
 from runtime.sources import as_bgr
 
 

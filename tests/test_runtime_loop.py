@@ -201,10 +201,17 @@ def test_unusable_requests_fail_before_anything_runs(tiny_bundle, part_frames, t
 def test_a_bad_source_fails_before_the_model_loads_and_writes_nothing(tiny_bundle, tmp_path):
     video = tmp_path / "line.mp4"
     video.write_bytes(b"not checked: the spec is refused first")
+    # A stretching model could use a camera's scaler, so --camera-resize on a file is a mistake to refuse
+    # (an aspect-keeping one resizes on the CPU anyway: see test_sources_camera_resize).
+    stretching = tmp_path / "stretching"
+    shutil.copytree(tiny_bundle, stretching)
+    meta = json.loads((stretching / "bundle.json").read_text())
+    meta["input"]["resize"] = "stretch"
+    (stretching / "bundle.json").write_text(json.dumps(meta))
     for source, settings in (("/no/such/video.mp4", {}), ("rstp://cam/stream", {}),
                              (str(video), {"camera_resize": True})):
         with pytest.raises(EdgeFlagError):
-            run(tiny_bundle, source, events=str(tmp_path / "events" / "e.jsonl"),
+            run(stretching, source, events=str(tmp_path / "events" / "e.jsonl"),
                 snapshots=str(tmp_path / "events" / "snaps"), **settings, **quiet())
     assert not (tmp_path / "events").exists()  # no empty log, no snapshot folder
 

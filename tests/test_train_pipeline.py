@@ -30,7 +30,7 @@ def test_tiny_run_is_complete(tiny_run):
     m = _manifest(tiny_run)
     assert set(m) == MANIFEST_KEYS and m["schema_version"] == 1 and m["name"] == "tiny"
     assert m["labels"] == ["defect", "ok"] and m["ok_label"] == "ok"
-    assert InputContract.from_dict(m["input"]) == InputContract(64, 64)
+    assert InputContract.from_dict(m["input"]) == InputContract(64, 64, resize="letterbox")  # the default
     assert m["weights"] == {"requested": "none", "used": "none", "path": None, "sha256": None}
     assert Path(m["data_dir"]).is_absolute() and len(m["dataset_fingerprint"]) == 16
     assert {"tensorflow-cpu", "keras", "numpy"} <= set(m["versions"]) or "tensorflow" in m["versions"]

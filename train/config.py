@@ -15,9 +15,10 @@ from typing import Any
 
 from runtime.configfile import read_config_file
 from runtime.contract import INTERPOLATIONS as CONTRACT_INTERPOLATIONS
-from runtime.contract import RESIZE_MODES, parse_roi
+from runtime.contract import RESIZE_MODES
 from runtime.fitness import DEFAULT_MAX_FALSE_ALARM_RATE, DEFAULT_MIN_DEFECT_RECALL, LineTargets
 from runtime.hints import closest
+from runtime.roi import parse_roi
 from train.errors import TrainError
 
 BACKBONES = ("mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large")

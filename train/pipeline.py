@@ -8,11 +8,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from runtime.contract import InputContract, parse_roi
+from runtime.contract import InputContract
 from runtime.errors import EdgeFlagError
 from runtime.fitness import LineTargets, describe, judge, not_applicable
 from runtime.fsutil import atomic_write_json, atomic_write_text
 from runtime.rates import format_rate
+from runtime.roi import parse_roi
 from train.config import TrainConfig
 from train.evaluate import classification_metrics, defect_recall, false_alarm_rate, predict
 from train.intake import Dataset, prepare_dataset
