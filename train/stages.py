@@ -85,6 +85,8 @@ def finetune(clf: Classifier, data, config: TrainConfig, class_weight: dict, str
     Each candidate peak rate (see :func:`finetune_rates`) starts from the head's weights; the one
     with the lowest val loss is kept, and only if it beats the head's own val loss.
     """
+    import keras
+
     n = unfreeze_top_blocks(clf, config)
     if config.verbose:
         print(f"[finetune] {n} backbone layers trainable (top {config.finetune_blocks} blocks, "
@@ -94,6 +96,7 @@ def finetune(clf: Classifier, data, config: TrainConfig, class_weight: dict, str
     snapshot = clf.model.get_weights()
     best, tried = None, []
     for lr in finetune_rates(config):
+        keras.utils.set_random_seed(config.seed)  # same start, same shuffles and dropout: a fair comparison
         clf.model.set_weights(snapshot)
         h = _fit_whole("finetune", clf, data, config, class_weight, strategy, config.epochs_finetune, lr)
         tried.append({"lr_finetune": lr, "val_loss": round(min(h["val_loss"]), 6), "epochs": len(h["loss"])})
