@@ -35,6 +35,13 @@ def get_strategy(name: str) -> Any:
     raise TrainError(f"unknown strategy {name!r}; choose default, mirrored or multi-worker")
 
 
+def is_multi_worker(strategy: Any) -> bool:
+    """True for a ``MultiWorkerMirroredStrategy``, where Keras's ``fit`` fails (see train.distributed_fit)."""
+    import tensorflow as tf
+
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
 def is_chief() -> bool:
     """True unless this process is a non-chief worker of a multi-worker cluster (only the chief writes)."""
     try:
