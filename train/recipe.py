@@ -9,6 +9,7 @@ the lowest validation loss wins; every candidate's figures are kept in the run's
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +28,7 @@ def candidates(config: TrainConfig) -> list[dict]:
 
 
 def fit_head(head, ft: np.ndarray, yt: np.ndarray, fv: np.ndarray, yv: np.ndarray, config: TrainConfig,
-             class_weight: dict | None, lr: float, callbacks: list, strategy=None):
+             class_weight: dict | None, lr: float, callbacks: list, strategy: Any = None):
     """Train ``head`` (pooled features -> softmax) with Adam at ``lr``; returns the Keras history.
 
     Called inside ``strategy.scope()``; under a multi-worker ``strategy`` the features go through
