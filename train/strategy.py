@@ -7,6 +7,7 @@
   same command on every machine with ``TF_CONFIG`` describing the cluster and this worker's index,
   e.g. ``TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]},
   "task": {"type": "worker", "index": 0}}'``; worker 0 (the chief) writes the run directory.
+  Keras 3's ``fit`` fails under this strategy, so training there goes through train.distributed_fit.
 """
 
 from __future__ import annotations
