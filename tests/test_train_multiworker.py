@@ -21,6 +21,24 @@ from train.synth import generate
 COMMON = ["--alpha", "0.35", "--image-size", "32", "--batch-size", "16", "--threads", "1", "--name", "mw"]
 
 
+@pytest.mark.parametrize("tf_config, says", [
+    ("not json", "JSONDecodeError"),
+    ('{"cluster": {"worker": ["a:1", "b:1"]}}', "KeyError: 'task'"),
+    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 1}}', "index 1 is not in"),
+])
+def test_a_bad_tf_config_is_refused_before_anything_is_written(tmp_path, monkeypatch, tf_config, says):
+    from train.config import TrainConfig
+    from train.errors import TrainError
+    from train.pipeline import train
+
+    monkeypatch.setenv("TF_CONFIG", tf_config)
+    config = TrainConfig(data=str(tmp_path / "data"), out=str(tmp_path / "runs"), strategy="multi-worker",
+                         weights="none")
+    with pytest.raises(TrainError, match=re.escape(says)):
+        train(config)
+    assert not (tmp_path / "runs").exists()
+
+
 def test_two_workers_train_as_keras_fit_does_in_one_process(tmp_path):
     """Same loss, class weights, partial last batch, metrics, early stopping and restored weights."""
     write_case(tmp_path)
