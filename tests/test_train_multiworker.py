@@ -112,7 +112,7 @@ def _test_split(run: Path, manifest: dict) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_two_workers_train_a_whole_run_from_scratch(tmp_path):
-    # 30-51 s on 2 shared cores (once 83 s under another job's load); the two-stage run below is slow.
+    # 30-83 s on 2 cores shared with another job (median of 5: 51 s); the two-stage run below is slow.
     data = generate(tmp_path / "data", count=60, size=32, seed=3)
     run, logs = _whole_run(tmp_path, ["--data", str(data), "--weights", "none", "--epochs-scratch", "2"])
     _check_whole_run(run, tmp_path, logs, ["scratch"])
