@@ -116,19 +116,6 @@ def test_config_and_history_are_saved(tiny_run):
 
 # ----------------------------------------------------------------- a messy folder, two stages, the CLI
 @pytest.fixture(scope="module")
-def local_weights(tmp_path_factory) -> Path:
-    """A backbone weights file on disk, as a user would pass with --weights PATH."""
-    import keras
-
-    from train.backbones import get_backbone
-
-    path = tmp_path_factory.mktemp("weights") / "mobilenet_v2_0.35.weights.h5"
-    keras.utils.set_random_seed(1)
-    get_backbone("mobilenet_v2").build(keras.Input((32, 32, 3)), 0.35, None).save_weights(path)
-    return path
-
-
-@pytest.fixture(scope="module")
 def messy_run(tmp_path_factory, local_weights):
     """``python -m train`` (in-process) on a folder seeded with every kind of bad and odd file."""
     import cv2

@@ -22,6 +22,8 @@ the whole net trains from scratch (--epochs-scratch). Early stopping restores th
 --strategy: default = one device; mirrored = all local GPUs (batch size is global);
 multi-worker = several machines: run the same command on each with TF_CONFIG set, e.g.
   TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
+(the same worker list everywhere, each machine its own index; the photos at the same path on each).
+Worker 0 writes the run; the others train in step and write nothing.
 
 The good class is the folder whose name has a word ok/good/pass/normal/... (override: --ok-label).
 Outputs: <out>/<name>/ (model.keras, saved_model/, labels.txt, splits/, metrics.json, plots/,

@@ -18,10 +18,16 @@ from train.config import TrainConfig
 from train.evaluate import classification_metrics, defect_recall, false_alarm_rate, predict
 from train.intake import Dataset, prepare_dataset
 from train.rundir import FILES, run_name, write_manifest
+from train.strategy import check_cluster, get_strategy, is_chief
 from train.weights import WeightsChoice, resolve_weights
 
 
-def _configure_tensorflow(config: TrainConfig) -> None:
+def _configure_tensorflow(config: TrainConfig):
+    """Threads, seeds and determinism, then the ``tf.distribute`` strategy, which is returned.
+
+    None of the first three starts the runtime, and nothing may before the strategy exists:
+    MultiWorkerMirroredStrategy configures the collective ops at start-up (see train.strategy).
+    """
     import keras
     import tensorflow as tf
 
@@ -36,13 +42,17 @@ def _configure_tensorflow(config: TrainConfig) -> None:
         # Seeds alone leave multi-threaded reductions free to sum in any order, which moved the casting
         # model's int8 accuracy by a test image or two between otherwise identical runs.
         tf.config.experimental.enable_op_determinism()
+    return get_strategy(config.strategy)
+
+
+def _writes_run(config: TrainConfig) -> bool:
+    """False for a non-chief worker of a cluster (a TF_CONFIG left set under another strategy is ignored)."""
+    return config.strategy != "multi-worker" or is_chief()
 
 
 def _prepare_run_dir(config: TrainConfig) -> tuple[Path, bool]:
     """The run folder and whether this call created it."""
-    from train.strategy import is_chief
-
-    if not is_chief():  # non-chief workers of a cluster train but must not write the shared run folder
+    if not _writes_run(config):  # it trains, but must not write the shared run folder
         scratch = Path(tempfile.mkdtemp(prefix="edgeflag-worker-")) / run_name(config)
         scratch.mkdir()
         return scratch, True
@@ -62,12 +72,10 @@ def _intake(config: TrainConfig, contract: InputContract, run_dir: Path, created
         raise
 
 
-def _fit(config: TrainConfig, ds: Dataset, weights: WeightsChoice):
+def _fit(config: TrainConfig, ds: Dataset, weights: WeightsChoice, strategy):
     from train.model import build_classifier
     from train.stages import finetune, train_scratch
-    from train.strategy import get_strategy
 
-    strategy = get_strategy(config.strategy)
     with strategy.scope():
         clf = build_classifier(config, len(ds.labels), weights)
     data = (ds.subset("train"), ds.subset("val"))
@@ -136,22 +144,38 @@ def _save(run_dir: Path, clf, ds: Dataset, config: TrainConfig, history: list, m
 
 
 def train(config: TrainConfig) -> Path:
-    """Train a classifier on ``config.data`` and write the run directory (train.rundir); return its path."""
+    """Train a classifier on ``config.data`` and write the run directory (train.rundir); return its path.
+
+    A non-chief worker of a cluster trains in step with the chief into a scratch copy, deleted when
+    done; the path returned there is that of the (deleted) copy.
+    """
     t0 = time.perf_counter()
-    # Weights and data are checked before TensorFlow is even imported: mistakes fail in a second.
+    # Weights, cluster and data are checked before TensorFlow is even imported: mistakes fail in a second.
     weights = resolve_weights(config)
+    check_cluster(config.strategy)
     run_dir, created = _prepare_run_dir(config)
+    try:
+        _train_into(run_dir, created, config, weights, t0)
+    finally:
+        if not _writes_run(config):  # its copy served only to run every step the chief runs
+            shutil.rmtree(run_dir.parent, ignore_errors=True)
+    return run_dir
+
+
+def _train_into(run_dir: Path, created: bool, config: TrainConfig, weights: WeightsChoice, t0: float) -> None:
     contract = input_contract(config)
     ds = _intake(config, contract, run_dir, created)
-    _configure_tensorflow(config)
-    clf, history = _fit(config, ds, weights)
+    strategy = _configure_tensorflow(config)
+    clf, history = _fit(config, ds, weights, strategy)
     metrics = {**_evaluate(clf, ds, config), "best_stage": best_stage(history), "recipe": _recipe(history)}
     _save(run_dir, clf, ds, config, history, metrics)
     write_manifest(run_dir, config=config, labels=ds.labels, ok_label=ds.ok_label, contract=contract,
                    data_dir=ds.root, weights=weights.to_dict(), dataset_fingerprint=ds.fingerprint)
-    if config.verbose:
+    if config.verbose and _writes_run(config):
         print(summary(run_dir, ds, weights, history, metrics, time.perf_counter() - t0), file=sys.stderr)
-    return run_dir
+    elif config.verbose:
+        print(f"=== worker done in {time.perf_counter() - t0:.0f} s: the chief writes the run into "
+              f"{Path(config.out).resolve()} ===", file=sys.stderr)
 
 
 def input_contract(config: TrainConfig) -> InputContract:

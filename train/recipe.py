@@ -9,11 +9,15 @@ the lowest validation loss wins; every candidate's figures are kept in the run's
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import numpy as np
 
+from train import distributed_fit
 from train.config import TrainConfig
+from train.data import make_dataset
 from train.features import POOLINGS, CachedFeatures
+from train.strategy import is_multi_worker
 
 
 def candidates(config: TrainConfig) -> list[dict]:
@@ -24,12 +28,20 @@ def candidates(config: TrainConfig) -> list[dict]:
 
 
 def fit_head(head, ft: np.ndarray, yt: np.ndarray, fv: np.ndarray, yv: np.ndarray, config: TrainConfig,
-             class_weight: dict | None, lr: float, callbacks: list):
-    """Train ``head`` (pooled features -> softmax) with Adam at ``lr``; returns the Keras history."""
+             class_weight: dict | None, lr: float, callbacks: list, strategy: Any = None):
+    """Train ``head`` (pooled features -> softmax) with Adam at ``lr``; returns the Keras history.
+
+    Called inside ``strategy.scope()``; under a multi-worker ``strategy`` the features go through
+    train.distributed_fit (shuffled by tf.data with the run's seed, the same on every worker).
+    """
     import keras
 
     head.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
                  metrics=["accuracy"])
+    if strategy is not None and is_multi_worker(strategy):
+        return distributed_fit.fit(head, make_dataset(ft, yt, config, training=True),
+                                   make_dataset(fv, yv, config, training=False), strategy=strategy,
+                                   epochs=config.epochs_head, class_weight=class_weight, callbacks=callbacks)
     return head.fit(ft, yt, validation_data=(fv, yv), epochs=config.epochs_head, batch_size=config.batch_size,
                     class_weight=class_weight, shuffle=True, verbose=0, callbacks=callbacks)
 
@@ -54,7 +66,7 @@ def choose_recipe(train_f: CachedFeatures, val_f: CachedFeatures, config: TrainC
             stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience,
                                                  restore_best_weights=True)
             hist = fit_head(head, train_f.pooled[c["pooling"]], train_f.y, val_f.pooled[c["pooling"]],
-                            val_f.y, config, class_weight, c["lr_head"], [stop, *callbacks])
+                            val_f.y, config, class_weight, c["lr_head"], [stop, *callbacks], strategy)
         h = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
         i = int(np.argmin(h["val_loss"]))
         results.append({**c, "val_loss": round(h["val_loss"][i], 6),

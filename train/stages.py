@@ -10,12 +10,14 @@ import time
 
 import numpy as np
 
+from train import distributed_fit
 from train.config import TrainConfig
 from train.data import augmenter, make_dataset
 from train.features import CachedFeatures, cache_training_features
 from train.model import Classifier, freeze_backbone, unfreeze_top_blocks
 from train.progress import progress_callback
 from train.recipe import choose_recipe
+from train.strategy import is_multi_worker
 
 
 def _callbacks(stage: str, epochs: int, config: TrainConfig) -> list:
@@ -156,6 +158,11 @@ def _fit_whole(stage, clf, data, config, class_weight, strategy, epochs: int, lr
     with strategy.scope():
         _compile(clf.model, lr)
     t0 = time.perf_counter()
-    hist = clf.model.fit(train_ds, validation_data=val_ds, epochs=epochs, class_weight=class_weight,
-                         shuffle=False, verbose=0, callbacks=_callbacks(stage, epochs, config))
+    callbacks = _callbacks(stage, epochs, config)
+    if is_multi_worker(strategy):  # Keras's fit fails there: see train.distributed_fit
+        hist = distributed_fit.fit(clf.model, train_ds, val_ds, strategy=strategy, epochs=epochs,
+                                   class_weight=class_weight, callbacks=callbacks)
+    else:
+        hist = clf.model.fit(train_ds, validation_data=val_ds, epochs=epochs, class_weight=class_weight,
+                             shuffle=False, verbose=0, callbacks=callbacks)
     return _record(stage, hist, time.perf_counter() - t0)
