@@ -87,19 +87,17 @@ def bundle_document(ctx: ExportContext, results: list[ExportResult], data: EvalD
             "artifacts": artifacts,
             "failed_exports": [{"name": r.spec.name, "error": r.error, "export_seconds": round(r.seconds, 2)}
                                for r in results if not r.ok],
-            "reference": reference, "fitness": fitness(reference, config), "gate_policy": gate_policy(config),
-            "provenance": provenance(run)}
+            "reference": reference, "fitness": fitness(reference, config, sorting=run.ok_label is None),
+            "gate_policy": gate_policy(config), "provenance": provenance(run)}
 
 
-def is_sorting(reference: dict) -> bool:
-    """A sorting bundle (no good class) has no defect recall or false alarms to judge."""
-    return "test_decided" in reference
+def fitness(reference: dict, config: ExportConfig, sorting: bool = False) -> dict:
+    """The reference model judged against the line targets at the bundle's thresholds (test split).
 
-
-def fitness(reference: dict, config: ExportConfig) -> dict:
-    """The reference model judged against the line targets at the bundle's thresholds (test split)."""
+    A sorting bundle (no good class) has no defect recall or false alarms to judge.
+    """
     targets = LineTargets(config.min_defect_recall, config.max_false_alarm_rate)
-    if is_sorting(reference):
+    if sorting:
         return not_applicable(targets)
     return judge(reference["defect_recall_at_threshold_ci"], reference["false_alarm_rate_at_threshold_ci"],
                  targets, "test split, at the bundle's thresholds")
@@ -151,9 +149,11 @@ def _finish(doc: dict, out: Path, config: ExportConfig) -> None:
              ", ".join(passed) or "none", len(problems), out / "report.md")
     for p in problems:
         log.warning("%s", p)
-    log.log(logging.INFO if doc["fitness"]["fit"] is not False else logging.WARNING, "reference model: %s%s",
-            describe(doc["fitness"]), "" if doc["fitness"]["fit"] is not False else
-            " (the camera program refuses this bundle without --allow-unfit; more photos of the missed "
-            "classes, or a looser --target-false-alarm-rate, are the usual fixes)")
+    if doc["fitness"]["fit"] is False:
+        log.warning("reference model: %s (the camera program refuses this bundle without --allow-unfit; "
+                    "more photos of the missed classes, or a looser --target-false-alarm-rate, are the "
+                    "usual fixes)", describe(doc["fitness"]))
+    else:
+        log.info("reference model: %s", describe(doc["fitness"]))
     if problems and not (config.keep_going and passed):
         raise GateRejectedError(str(out), problems)

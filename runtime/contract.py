@@ -81,7 +81,7 @@ class InputContract:
         if unknown:
             raise ValueError(f"input contract: unknown keys {sorted(unknown)}; expected {sorted(known)}")
         for key, only in _FIXED_LEGACY.items():
-            if key in d and d[key] != only and not (key == "value_range" and list(d[key]) == only):
+            if key in d and d[key] != only:  # JSON lists compare by value: [0, 255] == [0.0, 255.0]
                 raise ValueError(f"input contract: {key} = {d[key]!r} is not supported (only {only!r})")
         kw = {k: v for k, v in d.items() if k in known}
         if kw.get("roi") is not None:

@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass
 
 from runtime.rates import format_rate
 
-# What a line would accept from a first model: at most 1 defect in 20 passing unflagged, and at
-# most 1 good part in 20 flagged (export's thresholds aim at a 1% false-alarm rate; 5% is the
-# point where operators stop trusting the alarms). Overridable in train and export.
+# A floor for a first model, not a measured optimum: at most 1 defect in 20 passing unflagged and
+# at most 1 good part in 20 flagged (export's thresholds aim at 1% false alarms, so a model over 5%
+# is far off its own target). Each line sets its own in train and export.
 DEFAULT_MIN_DEFECT_RECALL = 0.95
 DEFAULT_MAX_FALSE_ALARM_RATE = 0.05
 

@@ -51,11 +51,13 @@ def test_two_workers_train_as_keras_fit_does_in_one_process(tmp_path):
     assert len(ref["loss"]) < EPOCHS and np.argmin(ref["val_loss"]) < len(ref["loss"]) - 1
     chief, other = (np.load(tmp_path / f"result{i}.npz") for i in range(2))
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
-        np.testing.assert_allclose(chief[f"history_{key}"], ref[key], rtol=1e-5, atol=1e-6, err_msg=key)
+        # Tolerances far above summation-order noise on any CPU, far below what a wrong loss scale,
+        # global batch or missing reduction gives (each was seen to fail by orders of magnitude).
+        np.testing.assert_allclose(chief[f"history_{key}"], ref[key], rtol=1e-4, atol=1e-5, err_msg=key)
     weights = [f"arr_{i}" for i in range(len(model.weights))]
     for name, w in zip(weights, model.get_weights(), strict=True):
         assert np.array_equal(chief[name], other[name])  # every worker holds the same model
-        np.testing.assert_allclose(chief[name], w, rtol=1e-4, atol=2e-5)  # float sums in another order
+        np.testing.assert_allclose(chief[name], w, rtol=1e-3, atol=1e-4)  # float sums in another order
     # With BatchNorm too: its moving statistics, updated by each worker from its share, are averaged.
     chief, other = (np.load(tmp_path / f"batchnorm{i}.npz") for i in range(2))
     assert len(chief.files) == 8 and all(np.array_equal(chief[k], other[k]) for k in chief.files)

@@ -50,6 +50,17 @@ def build_classifier(config: TrainConfig, num_classes: int, weights: WeightsChoi
         if weights.used == "none":
             raise
         raise load_failure(config, weights, exc) from exc
+    clf = assemble(config, backbone, num_classes, pooling)
+    if not weights.pretrained:
+        prepare_for_scratch(backbone)
+    return clf
+
+
+def assemble(config: TrainConfig, backbone, num_classes: int, pooling: str | None = None) -> Classifier:
+    """The three views (model, features, head) around ``backbone``, with a new pooling and head."""
+    import keras
+
+    shape = (config.image_size, config.image_size, 3)
     pooling = pooling or (config.pooling if config.pooling != "auto" else "avg")
     pools = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D}
     pool = pools[pooling](name="pool")
@@ -60,8 +71,6 @@ def build_classifier(config: TrainConfig, num_classes: int, weights: WeightsChoi
     features = keras.Model(image, pooled, name="features")
     f_in = keras.Input((pooled.shape[-1],), name="pooled_features")
     head = keras.Model(f_in, dense(drop(f_in)), name="head")
-    if not weights.pretrained:
-        prepare_for_scratch(backbone)
     return Classifier(model=model, backbone=backbone, features=features, head=head, pooling=pooling)
 
 

@@ -93,16 +93,16 @@ def _fit(config: TrainConfig, ds: Dataset, weights: WeightsChoice, strategy):
 
 def _stage_one(clf, data, config: TrainConfig, ds: Dataset, weights: WeightsChoice, strategy):
     """Cache features, choose the head's recipe on them, rebuild for another pooling, train the head."""
-    from train.model import build_classifier
+    from train.model import assemble
     from train.stages import head_features, train_head
 
     features = head_features(clf, data, config)
     head = train_head(clf, features, config, ds.class_weight, strategy, len(ds.labels))
     pooling = head["recipe"]["pooling"]
     if clf.pooling != pooling:
-        with strategy.scope():  # same backbone weights, other pooling: the cached features still hold
+        with strategy.scope():  # the same backbone, other pooling: the cached features still hold
             weights_now = clf.head.get_weights()
-            clf = build_classifier(config, len(ds.labels), weights, pooling=pooling)
+            clf = assemble(config, clf.backbone, len(ds.labels), pooling)
             clf.head.set_weights(weights_now)
     return clf, head
 

@@ -71,8 +71,10 @@ def choose_recipe(train_f: CachedFeatures, val_f: CachedFeatures, config: TrainC
         i = int(np.argmin(h["val_loss"]))
         results.append({**c, "val_loss": round(h["val_loss"][i], 6),
                         "val_accuracy": round(h["val_accuracy"][i], 6), "epochs": len(h["val_loss"])})
-        if best is None or h["val_loss"][i] < best[0]:
-            best = (h["val_loss"][i], c, h, head.get_weights())
+        # Decided on the recorded (rounded) figure, first candidate on a tie: the choice is the one the
+        # history shows, and no float rounding below it can flip it.
+        if best is None or results[-1]["val_loss"] < best[0]:
+            best = (results[-1]["val_loss"], c, h, head.get_weights())
         if config.verbose and len(pairs) > 1:
             r = results[-1]
             print(f"[recipe] pooling {r['pooling']} lr_head {r['lr_head']:.2g}: val_loss {r['val_loss']:.4f} "

@@ -132,7 +132,7 @@ def detect_ok_label(labels: list[str], requested: str | None = None) -> str | No
     if len(matches) == 1:
         return matches[0]
     what = "no class" if not matches else f"several classes {matches}"
-    typo = [lab for lab in _misnamed_good(labels) if not matches]
+    typo = _misnamed_good(labels) if not matches else []
     hint = (f" ({', '.join(repr(t) for t in typo)} looks like a misspelt good class: rename the folder or "
             f"pass --ok-label {typo[0]})" if typo else "")
     raise DataError(
