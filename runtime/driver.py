@@ -59,8 +59,15 @@ def _f(x) -> str:
 def _sink_text(stats: dict) -> str:
     parts = []
     for name, s in stats.items():
-        parts.append(f"{name} " + " ".join(f"{k}={v}" for k, v in s.items()) if isinstance(s, dict)
-                     else f"{name}={s}")
+        if not isinstance(s, dict):
+            parts.append(f"{name}={s}")
+            continue
+        text = " ".join(f"{k}={'-' if v is None else v}" for k, v in s.items())
+        if "dropped" in s:  # local sinks: a bounded queue that drops rather than stall inference
+            text += " (local sink: drops when it cannot keep up)"
+        elif s.get("pending"):
+            text += " (still in the event log: delivered on the next start)"
+        parts.append(f"{name} {text}")
     return "; ".join(parts) or "-"
 
 
@@ -111,9 +118,17 @@ def handle_signals(stopper: Stopper):
 def _io_counters(source, dispatcher) -> dict:
     src = dict(getattr(source, "stats", {}) or {})
     sinks = dict(getattr(dispatcher, "stats", {}) or {})
-    dropped = sum(s.get("dropped", 0) for s in sinks.values() if isinstance(s, dict))
-    return {"dropped_stale": src.get("dropped_stale", 0), "reconnects": src.get("reconnects", 0),
-            "source_corrupt": src.get("corrupt_skipped", 0), "sink_dropped": dropped}
+    lanes = [s for s in sinks.values() if isinstance(s, dict)]
+    dropped = sum(s.get("dropped", 0) for s in lanes)
+    # Remote sinks never drop: what they have not delivered waits in the event log ("pending").
+    pending = sum(s.get("pending", 0) for s in lanes if "oldest_pending_s" in s)
+    ages = [s["oldest_pending_s"] for s in lanes if s.get("oldest_pending_s") is not None]
+    counters = {"dropped_stale": src.get("dropped_stale", 0), "reconnects": src.get("reconnects", 0),
+                "source_corrupt": src.get("corrupt_skipped", 0), "sink_dropped": dropped}
+    if any("oldest_pending_s" in s for s in lanes):
+        counters["remote_pending"] = pending
+        counters["oldest_pending_s"] = max(ages) if ages else 0
+    return counters
 
 
 def drive(loop, source, dispatcher, config, *, stopper: Stopper | None = None,

@@ -74,15 +74,22 @@ def run(bundle: str | Path | Bundle = "bundles/latest", source="0", *,
 
 
 def open_sinks(config: CameraConfig):
-    """The event log, the snapshot folder and the extra ``--sink`` specs behind one dispatcher."""
+    """The event log, the snapshot folder and the extra ``--sink`` specs behind one dispatcher.
+
+    Remote receivers (webhook, MQTT) follow the event log with a durable cursor instead of taking
+    events from a queue, so an outage of the receiver, or a restart of the runtime, loses nothing.
+    """
     from runtime.sinks import SinkDispatcher, make_sink
+    from runtime.sinks.follower import LogFollower
     from runtime.sinks.snapshots import SnapshotSink
 
     sinks = [make_sink(f"jsonl:{config.events}")]
     if config.snapshots:
         sinks.append(SnapshotSink(config.snapshots, keep=config.snapshots_keep))
     extra = [make_sink(s, snapshots_keep=config.snapshots_keep) for s in config.sinks]
-    return SinkDispatcher(sinks + extra, queue_size=config.queue_size)
+    followers = [LogFollower(s, config.events) for s in extra if s.remote]
+    return SinkDispatcher(sinks + [s for s in extra if not s.remote], queue_size=config.queue_size,
+                          followers=followers)
 
 
 def snapshot_paths(folder: str | None) -> Callable[[dict], str] | None:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,27 @@ def confident_parts(bundle_dir: Path, run_dir: Path) -> dict[str, list[str]]:
             if good:
                 out.setdefault(label, []).append(rel)
     return out
+
+
+def require_confident_parts(bundle_dir: Path, run_dir: Path) -> dict[str, list[str]]:
+    """:func:`confident_parts`, failing the test when the tiny bundle gives too few to build belts."""
+    found = confident_parts(bundle_dir, run_dir)
+    ok = Bundle.load(bundle_dir).ok_label
+    if len(found.get(ok, [])) < 2 or len(found) < 2:
+        counts = {k: len(v) for k, v in found.items()}
+        raise AssertionError(f"the tiny bundle decides too few test parts confidently: {counts}")
+    return found
+
+
+def wait_for(predicate, timeout: float = 60.0, what: str = "condition"):
+    """Poll ``predicate`` until it returns something true (returned), or fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def belt(run_dir: Path, parts: dict[str, list[str]], pattern: str, out: Path,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import time
 from pathlib import Path
 
 import cv2
@@ -17,34 +16,20 @@ from runtime.bundle import Bundle
 from runtime.errors import BundleError
 from tests.runtime_support import (
     belt,
-    confident_parts,
     expected_starts,
     frames_of,
     jsonl,
+    require_confident_parts,
     run_camera,
     start_camera,
+    wait_for,
 )
 from train.conveyor import score
 
 
 @pytest.fixture(scope="module")
 def parts(tiny_bundle, tiny_run):
-    found = confident_parts(tiny_bundle, tiny_run)
-    ok = Bundle.load(tiny_bundle).ok_label
-    if len(found.get(ok, [])) < 2 or len(found) < 2:
-        counts = {k: len(v) for k, v in found.items()}
-        pytest.fail(f"the tiny bundle decides too few test parts confidently: {counts}")
-    return found
-
-
-def wait_for(predicate, timeout: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    return require_confident_parts(tiny_bundle, tiny_run)
 
 
 def test_belt_video_gives_exactly_the_expected_events_and_snapshots(tiny_bundle, tiny_run, parts, tmp_path):

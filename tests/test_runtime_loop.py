@@ -181,7 +181,8 @@ def test_a_dead_webhook_does_not_slow_the_loop(tiny_bundle, part_frames, tmp_pat
         assert len(jsonl(events)) == s.events == 60  # the log got every event either way
         if name == "webhook":
             webhook = next(v for k, v in s.sinks.items() if k.startswith("webhook"))
-            assert webhook["delivered"] == 0 and webhook["failed"] + webhook["dropped"] == 60
+            # Nothing dropped: the 60 wait in the event log for the receiver (at least once).
+            assert webhook["delivered"] == 0 and webhook["pending"] == 60
     ratio = max(fps["webhook"]) / max(fps["plain"])
     print(f"dead-webhook throughput ratio {ratio:.2f} ({fps})")
     assert ratio > 0.5, f"loop throughput with a dead webhook is {ratio:.2f}x of without ({fps})"

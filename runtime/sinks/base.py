@@ -25,6 +25,9 @@ class Sink(ABC):
     """
 
     name: str = "sink"
+    # A remote receiver (webhook, MQTT) is fed from the durable event log with a cursor, at least
+    # once (runtime.sinks.follower); a local sink gets events from a bounded, lossy queue.
+    remote: bool = False
 
     @abstractmethod
     def handle(self, event: dict, frame: np.ndarray | None) -> None:

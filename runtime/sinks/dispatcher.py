@@ -2,7 +2,10 @@
 
 Each sink gets its own bounded queue and worker thread: a webhook retrying against a dead
 server, or a slow SD card under the snapshot sink, only fills *its* queue. A full queue drops
-the event for that sink and counts it; ``emit`` itself never waits.
+the event for that sink and counts it; ``emit`` itself never waits. That is acceptable for local
+sinks (stdout, snapshots, a GPIO pulse that is moot a minute later); remote receivers (webhook,
+MQTT) are *followers* of the durable event log instead (:mod:`runtime.sinks.follower`), which
+lose nothing. Every event gets a stable ``id`` here, the one place all events pass.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,8 +41,11 @@ class _Lane:
 class SinkDispatcher:
     """``emit(event, frame)`` to every sink; ``close()`` drains and closes them (call on SIGTERM)."""
 
-    def __init__(self, sinks: list[Sink], queue_size: int = 256):
+    def __init__(self, sinks: list[Sink], queue_size: int = 256, followers: list | None = None):
         self._lock = threading.Lock()
+        self._followers = list(followers or [])  # LogFollower: remote sinks reading the event log
+        # Unique across restarts (a new prefix per run), so a receiver can drop repeats by id.
+        self._run_id, self._seq = uuid.uuid4().hex[:12], 0
         self._closing = threading.Event()
         self._closed = False
         self._lanes = [_Lane(sink, name, queue.Queue(maxsize=queue_size))
@@ -50,13 +57,19 @@ class SinkDispatcher:
 
     @property
     def sinks(self) -> list[Sink]:
-        return [lane.sink for lane in self._lanes]
+        return [lane.sink for lane in self._lanes] + [f.sink for f in self._followers]
 
     def emit(self, event: dict, frame: np.ndarray | None = None) -> None:
-        """Queue ``event`` (and the frame, copied once) for every sink; never blocks."""
+        """Queue ``event`` (and the frame, copied once) for every sink; never blocks.
+
+        The event gets an ``id`` (``<run>-<seq>``) unless it has one.
+        """
         if self._closed:
             self._count_all("dropped")
             return
+        if "id" not in event:
+            self._seq += 1
+            event = {"id": f"{self._run_id}-{self._seq:06d}", **event}
         # The loop reuses and draws on its frame buffers; sinks get a private, shared copy.
         snapshot = None if frame is None else frame.copy()
         for lane in self._lanes:
@@ -89,13 +102,20 @@ class SinkDispatcher:
             lane.thread.join(1.0)
             if lane.thread.is_alive():
                 log.error("sink %s did not stop; its queued events are lost", lane.name)
+        # Followers last: the event log is complete now, and what they cannot deliver in the time
+        # left stays in it for the next start.
+        for follower in self._followers:
+            follower.close(max(0.0, deadline - time.monotonic()))
 
     @property
     def stats(self) -> dict:
-        """Per sink: delivered, dropped (queue full or abandoned at shutdown), failed, pending."""
+        """Per sink: delivered, dropped (queue full or abandoned at shutdown), failed, pending; for
+        the log followers: delivered, pending, oldest pending age, failed attempts (nothing is dropped)."""
         with self._lock:
-            return {lane.name: {"delivered": lane.delivered, "dropped": lane.dropped, "failed": lane.failed,
-                                "pending": lane.queue.qsize()} for lane in self._lanes}
+            out = {lane.name: {"delivered": lane.delivered, "dropped": lane.dropped, "failed": lane.failed,
+                               "pending": lane.queue.qsize()} for lane in self._lanes}
+        out.update({f.name: f.stats() for f in self._followers})
+        return out
 
     def _work(self, lane: _Lane) -> None:
         while not lane.abandon.is_set():

@@ -9,8 +9,9 @@ SINK_FORMS = """accepted sink forms:
   jsonl:PATH                       append-only, fsynced JSONL event log
   snapshots:DIR                    annotated JPEG of each flagged frame (newest --snapshots-keep kept)
   stdout                           one line per event
-  webhook:URL, http(s)://...       POST JSON, retried with backoff
-  mqtt://[user:pass@]host[:port]/topic[?qos=N] (mqtts:// for TLS; needs paho-mqtt)
+  webhook:URL, http(s)://...       POST JSON; at least once (follows the event log, resumes after restarts)
+  mqtt://[user:pass@]host[:port]/topic[?qos=N&client_id=ID] (mqtts:// for TLS; needs paho-mqtt;
+                                   QoS 1, persistent session, at least once like the webhook)
   gpio:PIN[:pulse_ms]              pulse a GPIO output on defect_start (needs gpiozero)"""
 
 _PREFIXES = ("jsonl", "snapshots", "stdout", "webhook", "mqtt", "mqtts", "gpio", "http", "https")

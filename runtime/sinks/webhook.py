@@ -33,6 +33,8 @@ class _Permanent(Exception):
 class WebhookSink(Sink):
     """POSTs ``to_json(event)`` with ``Content-Type: application/json``; 2xx is success."""
 
+    remote = True
+
     def __init__(self, url: str, retry: RetryPolicy | None = None, headers: dict[str, str] | None = None):
         if not url.lower().startswith(("http://", "https://")):
             raise SinkError(f"webhook URL must start with http:// or https://, got {url!r}")
