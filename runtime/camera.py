@@ -102,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--show", dest="show", action="store_true", help="window with overlay")
     show.add_argument("--headless", dest="show", action="store_false",
                       help="no window (the default when there is no display)")
+    g.add_argument("--http", metavar="[HOST:]PORT",
+                   help="serve a read-only status page, /metrics and /healthz (loopback unless a host is "
+                        "given: 0.0.0.0:8080 to reach it from the line's network)")
+    g.add_argument("--health-stall", type=float, metavar="S",
+                   help=f"/healthz fails after S seconds without a frame (default {D.health_stall:g})")
+    g.add_argument("--health-backlog", type=float, metavar="S",
+                   help="/healthz fails when a remote sink's oldest undelivered event is older than S "
+                        f"seconds (default {D.health_backlog:g})")
     g.add_argument("--stats-every", type=float,
                    help=f"seconds between stats lines, 0 = off (default {D.stats_every:g})")
     g.add_argument("--max-frames", type=int, help="stop after this many frames")

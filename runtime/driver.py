@@ -132,12 +132,13 @@ def _io_counters(source, dispatcher) -> dict:
 
 
 def drive(loop, source, dispatcher, config, *, stopper: Stopper | None = None,
-          stop: threading.Event | None = None, log: Callable[[str], None]) -> str:
+          stop: threading.Event | None = None, log: Callable[[str], None], board=None) -> str:
     """Feed ``source`` frames to ``loop`` until a stop condition; return why it stopped.
 
     The caller closes the source and then the sinks (in that order) after this returns; an
     open defect has already been closed here, so its ``defect_end`` is flushed with the rest.
-    ``stopper`` is the caller's when it handles signals over a wider span (see ``run_config``).
+    ``stopper`` is the caller's when it handles signals over a wider span (see ``run_config``);
+    ``board`` (a :class:`runtime.status.board.StatusBoard`, ``--http``) is told of every frame.
     """
     stopper = stopper or Stopper()
     stopper.source = source
@@ -151,7 +152,7 @@ def drive(loop, source, dispatcher, config, *, stopper: Stopper | None = None,
         if timer:
             timer.daemon = True
             timer.start()
-        _frames(loop, source, dispatcher, config, stopper, window, log)
+        _frames(loop, source, dispatcher, config, stopper, window, log, board)
     finally:
         finished.set()
         if timer:
@@ -169,7 +170,7 @@ def _watch(stop: threading.Event, finished: threading.Event, stopper: Stopper) -
             return
 
 
-def _frames(loop, source, dispatcher, config, stopper: Stopper, window, log) -> None:
+def _frames(loop, source, dispatcher, config, stopper: Stopper, window, log, board=None) -> None:
     every = config.stats_every
     next_line = time.monotonic() + every if every else None
     while not stopper.stopped:
@@ -177,6 +178,8 @@ def _frames(loop, source, dispatcher, config, stopper: Stopper, window, log) -> 
         if frame is None:
             return
         decision = loop.process(frame)
+        if board is not None:
+            board.frame(frame.image, decision)
         if window is not None and decision is not None:
             status = loop.status
             if not window.show(draw_overlay(frame.image, decision.label, decision.score, decision.flagged,

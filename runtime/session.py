@@ -73,7 +73,7 @@ def run(bundle: str | Path | Bundle = "bundles/latest", source="0", *,
                       source=None if isinstance(source, str | int) else source, stop=stop, log=log)
 
 
-def open_sinks(config: CameraConfig):
+def open_sinks(config: CameraConfig, board=None):
     """The event log, the snapshot folder and the extra ``--sink`` specs behind one dispatcher.
 
     Remote receivers (webhook, MQTT) follow the event log with a durable cursor instead of taking
@@ -88,8 +88,26 @@ def open_sinks(config: CameraConfig):
         sinks.append(SnapshotSink(config.snapshots, keep=config.snapshots_keep))
     extra = [make_sink(s, snapshots_keep=config.snapshots_keep) for s in config.sinks]
     followers = [LogFollower(s, config.events) for s in extra if s.remote]
-    return SinkDispatcher(sinks + [s for s in extra if not s.remote], queue_size=config.queue_size,
+    local = [s for s in extra if not s.remote]
+    if board is not None:  # the status page's recent defects, fed like any local sink
+        from runtime.status.board import StatusSink
+
+        local.append(StatusSink(board))
+    return SinkDispatcher(sinks + local, queue_size=config.queue_size,
                           followers=followers)
+
+
+def open_status(config: CameraConfig, stack: ExitStack, log: Callable[[str], None]):
+    """The status board behind ``--http`` (its server closed with ``stack``), or None when off."""
+    if not config.http:
+        return None
+    from runtime.status.board import HealthLimits, StatusBoard
+    from runtime.status.server import StatusServer, parse_listen
+
+    board = StatusBoard(HealthLimits(stall_s=config.health_stall, backlog_s=config.health_backlog))
+    server = stack.enter_context(StatusServer(board, *parse_listen(config.http)))
+    log(f"[start] status page {server.url} (/metrics, /healthz)")
+    return board
 
 
 def snapshot_paths(folder: str | None) -> Callable[[dict], str] | None:
@@ -147,7 +165,8 @@ def run_config(config: CameraConfig, *, bundle: Bundle | None = None, source=Non
         stack.enter_context(handle_signals(stopper))
         engine = stack.enter_context(bundle.open(artifact, backend=config.backend,
                                                  threads=config.threads, **options))
-        dispatcher = open_sinks(config)
+        board = open_status(config, stack, log)
+        dispatcher = open_sinks(config, board)
         stack.callback(dispatcher.close, config.drain_timeout)
         stack.enter_context(source)
         described = engine.describe()
@@ -157,10 +176,13 @@ def run_config(config: CameraConfig, *, bundle: Bundle | None = None, source=Non
         loop = FrameLoop(engine, contract, decider, KofN(config.k, config.n), dispatcher.emit,
                          RunStats(), context={"source": config.source, "artifact": artifact.name},
                          snapshot_path=snapshot_paths(config.snapshots))
+        if board is not None:
+            board.attach(loop, source, dispatcher, {"artifact": artifact.name, "bundle": config.bundle,
+                                                    "backend": described.get("backend")})
         log(f"[start] {artifact.name} on {described.get('backend')} ({described.get('threads')} threads), "
             f"source {config.source}{' (camera-side resize)' if resize else ''}, "
             f"k={config.k} of n={config.n}, events -> {config.events}")
-        reason = drive(loop, source, dispatcher, config, stopper=stopper, stop=stop, log=log)
+        reason = drive(loop, source, dispatcher, config, stopper=stopper, stop=stop, log=log, board=board)
     summary = summarize(loop, source, dispatcher, reason, artifact.name, described)
     atomic_write_json(Path(config.events).with_suffix(".summary.json"), summary.to_dict())
     return summary

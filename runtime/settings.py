@@ -55,6 +55,10 @@ class CameraConfig:
     sinks: list[str] = field(default_factory=list)  # extra: stdout, webhook:URL, mqtt://h/t, gpio:PIN
     queue_size: int = 256  # per sink; a full queue drops (counted), never blocks inference
     drain_timeout: float = 5.0  # seconds the sinks get at shutdown to deliver what is queued
+    # Status page, /metrics and /healthz: "PORT" (loopback) or "HOST:PORT"; None = off.
+    http: str | None = None
+    health_stall: float = 10.0  # /healthz unhealthy after this many seconds without a frame
+    health_backlog: float = 300.0  # ... or when a remote sink's oldest undelivered event is older
     show: bool | None = None  # window with overlay; None: only when a display is available
     stats_every: float = 10.0  # seconds between stats lines; 0 disables them
     max_frames: int | None = None
@@ -76,7 +80,8 @@ class CameraConfig:
             except ValueError as exc:
                 raise ConfigError(f"{exc}; e.g. --roi 0.2,0.1,0.8,0.9, or --roi full for the whole "
                                   "frame") from None
-        for name in ("max_frames", "duration", "threads", "queue_size", "drain_timeout"):
+        for name in ("max_frames", "duration", "threads", "queue_size", "drain_timeout", "health_stall",
+                     "health_backlog"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"{name} must be positive, got {value}")

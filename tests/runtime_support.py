@@ -14,6 +14,7 @@ import numpy as np
 from runtime.bundle import Bundle
 from runtime.image_io import read_image
 from runtime.preprocess import prepare_rgb
+from runtime.sources.base import Frame, FrameSource
 from train.conveyor import read_test_split, render_video
 
 REPO = Path(__file__).resolve().parents[1]
@@ -134,3 +135,48 @@ def frames_of(video: Path) -> int:
 
 def as_array(x) -> np.ndarray:
     return np.asarray(x, dtype=np.float32)
+
+
+def frames_of_parts(bundle_dir: Path, run_dir: Path) -> dict[str, list[np.ndarray]]:
+    """BGR camera frames of confidently decided parts: {"ok": [...], "defect": [...]}."""
+    import cv2
+
+    data_dir, _, manifest = read_test_split(run_dir)
+    found = confident_parts(bundle_dir, run_dir)
+    ok = manifest["ok_label"]
+    bad = [rel for label, rels in found.items() if label != ok for rel in rels]
+    to_bgr = lambda rel: cv2.cvtColor(read_image(data_dir / rel), cv2.COLOR_RGB2BGR)  # noqa: E731
+    return {"ok": [to_bgr(r) for r in found[ok][:4]], "defect": [to_bgr(r) for r in bad[:4]]}
+
+
+class ListSource(FrameSource):
+    """Frames from memory, in order (a file-like source without decoding cost)."""
+
+    def __init__(self, images: list):
+        super().__init__("memory")
+        self.images = images
+        self.pos = 0
+
+    def open(self) -> None:
+        pass
+
+    def read(self) -> Frame | None:
+        if self.stopped or self.pos >= len(self.images):
+            return None
+        self.pos += 1
+        self._count("frames")
+        return Frame(self.images[self.pos - 1], self.pos - 1, time.monotonic())
+
+
+def alternating(part_frames, parts: int, frames_per_part: int) -> list[np.ndarray]:
+    """Frames of ``parts`` parts, good and defective in turn, each held ``frames_per_part`` frames."""
+    out = []
+    for i in range(parts):
+        kind = "defect" if i % 2 else "ok"
+        out += [part_frames[kind][i % len(part_frames[kind])]] * frames_per_part
+    return out
+
+
+def quiet(**kw):
+    """Run settings without the stats line or a window (plus ``kw``)."""
+    return {"stats_every": 0, "show": False, **kw}

@@ -15,56 +15,24 @@ import pytest
 
 from runtime.bundle import Bundle
 from runtime.errors import BundleError, EdgeFlagError
-from runtime.image_io import read_image
 from runtime.session import choose_artifact, run
 from runtime.settings import CameraConfig
-from runtime.sources.base import Frame, FrameSource
 from runtime.sources.latest import Device, ReconnectPolicy
 from runtime.sources.live import LiveSource
-from tests.runtime_support import belt, confident_parts, jsonl
-from train.conveyor import read_test_split
+from tests.runtime_support import (
+    ListSource,
+    alternating,
+    belt,
+    confident_parts,
+    frames_of_parts,
+    jsonl,
+    quiet,
+)
 
 
 @pytest.fixture(scope="module")
 def part_frames(tiny_bundle, tiny_run) -> dict[str, list[np.ndarray]]:
-    """BGR camera frames of confidently decided parts: {"ok": [...], "defect": [...]}."""
-    data_dir, _, manifest = read_test_split(tiny_run)
-    found = confident_parts(tiny_bundle, tiny_run)
-    ok = manifest["ok_label"]
-    bad = [rel for label, rels in found.items() if label != ok for rel in rels]
-    to_bgr = lambda rel: cv2.cvtColor(read_image(data_dir / rel), cv2.COLOR_RGB2BGR)  # noqa: E731
-    return {"ok": [to_bgr(r) for r in found[ok][:4]], "defect": [to_bgr(r) for r in bad[:4]]}
-
-
-class ListSource(FrameSource):
-    """Frames from memory, in order (a file-like source without decoding cost)."""
-
-    def __init__(self, images: list):
-        super().__init__("memory")
-        self.images = images
-        self.pos = 0
-
-    def open(self) -> None:
-        pass
-
-    def read(self) -> Frame | None:
-        if self.stopped or self.pos >= len(self.images):
-            return None
-        self.pos += 1
-        self._count("frames")
-        return Frame(self.images[self.pos - 1], self.pos - 1, time.monotonic())
-
-
-def alternating(part_frames, parts: int, frames_per_part: int) -> list[np.ndarray]:
-    out = []
-    for i in range(parts):
-        kind = "defect" if i % 2 else "ok"
-        out += [part_frames[kind][i % len(part_frames[kind])]] * frames_per_part
-    return out
-
-
-def quiet(**kw):
-    return {"stats_every": 0, "show": False, **kw}
+    return frames_of_parts(tiny_bundle, tiny_run)
 
 
 def test_python_api_runs_a_video_and_reports(tiny_bundle, tiny_run, tmp_path):

@@ -1,0 +1,1 @@
+"""The read-only status page, ``/metrics`` and ``/healthz`` (``--http``)."""

@@ -1,0 +1,124 @@
+"""``--http``: the status page, ``/metrics`` (parsed by prometheus-client) and ``/healthz``, served
+by a real run of the loop on the tiny bundle."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import cv2
+import numpy as np
+import pytest
+
+from runtime.errors import EdgeFlagError
+from runtime.session import run
+from runtime.sources.base import Frame
+from runtime.status.server import parse_listen
+from tests.runtime_support import ListSource, alternating, frames_of_parts, quiet, wait_for
+
+pytest.importorskip("prometheus_client")
+
+
+class StallingSource(ListSource):
+    """Its frames, then nothing (a camera that stopped sending) until the run is stopped."""
+
+    def read(self) -> Frame | None:
+        frame = super().read()
+        while frame is None and not self.stopped:
+            time.sleep(0.05)
+        return frame
+
+
+def get(url: str) -> tuple[int, bytes, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, r.read(), r.headers["Content-Type"]
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(), exc.headers["Content-Type"]
+
+
+@pytest.fixture(scope="module")
+def served(tiny_bundle, tiny_run, tmp_path_factory):
+    """A run serving --http on a free loopback port: 10 parts, then the source stalls."""
+    frames = alternating(frames_of_parts(tiny_bundle, tiny_run), 10, 6)
+    lines: list[str] = []
+    stop = threading.Event()
+    out: dict = {}
+    events = tmp_path_factory.mktemp("status") / "events.jsonl"
+    thread = threading.Thread(target=lambda: out.setdefault("summary", run(
+        tiny_bundle, StallingSource(frames), stop=stop, log=lines.append, events=str(events),
+        http="127.0.0.1:0", health_stall=1.0, **quiet(k=3, n=5, snapshots=None))), daemon=True)
+    thread.start()
+    line = wait_for(lambda: next((x for x in lines if "status page" in x), None), what="the status page")
+    base = re.search(r"(http://\S+/)", line).group(1)
+    wait_for(lambda: json.loads(get(base + "status.json")[1])["frames"] == len(frames), what="all frames")
+    yield base, len(frames), stop, thread, out, events
+    stop.set()
+    thread.join(30)
+
+
+def test_metrics_parse_and_count_what_the_run_counted(served):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    base, n_frames, *_ = served
+    # The page's event counts come through a sink lane: wait until it has caught up with the loop.
+    wait_for(lambda: b'type="defect_end"} 4.0' in get(base + "metrics")[1], what="the events counted")
+    status, body, kind = get(base + "metrics")
+    assert status == 200 and kind.startswith("text/plain")
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(body.decode()) for s in family.samples}
+    assert samples[("edgeflag_frames_total", ())] == n_frames
+    assert samples[("edgeflag_frame_latency_seconds_count", ())] == n_frames
+    starts = sum(v for (name, labels), v in samples.items()
+                 if name == "edgeflag_events_total" and ("type", "defect_start") in labels)
+    assert starts == 5  # 5 defective parts, k=3 of their 6 frames each
+    events = sum(v for (name, _), v in samples.items() if name == "edgeflag_events_total")
+    assert json.loads(get(base + "status.json")[1])["events"] == events == 9  # the last defect is still open
+
+
+def test_healthz_turns_unhealthy_when_the_source_stalls(served):
+    base, *_ = served
+    # The source stalled after its last frame; health_stall is 1 s.
+    status, body, _ = wait_for(lambda: (r := get(base + "healthz"))[0] == 503 and r, timeout=15,
+                               what="/healthz to turn unhealthy")
+    assert "no frame for" in json.loads(body)["problems"][0]
+
+
+def test_page_frame_and_snapshots_are_served_and_nothing_can_be_changed(served):
+    base, *_ = served
+    status, body, kind = get(base)
+    assert status == 200 and "text/html" in kind
+    page = body.decode()
+    assert 'name="viewport"' in page and 'src="/frame.jpg"' in page and "/snapshot/0.jpg" in page
+    for path in ("frame.jpg", "snapshot/0.jpg"):
+        status, body, kind = get(base + path)
+        assert status == 200 and kind == "image/jpeg"
+        assert cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR) is not None
+    request = urllib.request.Request(base + "healthz", data=b"{}", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(request, timeout=10)
+    assert err.value.code == 405
+    assert get(base + "etc/passwd")[0] == 404
+
+
+def test_summary_matches_what_metrics_said(served):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    base, n_frames, stop, thread, out, _ = served
+    body = get(base + "metrics")[1].decode()
+    frames = next(s.value for f in text_string_to_metric_families(body) for s in f.samples
+                  if s.name == "edgeflag_frames_total")
+    stop.set()
+    thread.join(30)
+    assert out["summary"].frames == frames == n_frames
+
+
+def test_listen_spec_is_checked():
+    assert parse_listen("8080") == ("127.0.0.1", 8080)
+    assert parse_listen("0.0.0.0:9000") == ("0.0.0.0", 9000)
+    with pytest.raises(EdgeFlagError, match="HOST:PORT"):
+        parse_listen("localhost:http")
