@@ -7,6 +7,7 @@ Debian's ``mosquitto`` is installed, a real broker restarted mid-run.
 
 from __future__ import annotations
 
+import getpass
 import json
 import shutil
 import signal
@@ -199,8 +200,12 @@ class Broker:
         self.port = free_port()
         self.conf = root / "mosquitto.conf"
         (root / "db").mkdir()
+        # Started as root, mosquitto drops to the 'mosquitto' user unless told otherwise; that user
+        # cannot write the test's tmp dir, the save on SIGTERM fails and the subscriber's session
+        # (and what was queued for it) is gone after the restart. Run it as whoever runs the test.
         self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-                             f"persistence_location {root / 'db'}/\n")
+                             f"persistence_location {root / 'db'}/\nuser {getpass.getuser()}\n"
+                             f"log_type all\nlog_dest stderr\n")
         self.log = root / "mosquitto.log"
         self.proc = None
 
@@ -214,6 +219,8 @@ class Broker:
             self.proc.terminate()  # SIGTERM: mosquitto saves its persistence file
             self.proc.wait(timeout=10)
             self.proc = None
+            log = self.log.read_text()
+            assert "Error saving" not in log, f"mosquitto could not save its sessions:\n{log[-2000:]}"
 
     def _listening(self) -> bool:
         try:
@@ -267,8 +274,13 @@ def test_mqtt_broker_restarted_mid_run_loses_no_event(tiny_bundle, tiny_run, tmp
         broker.start()
         assert proc.wait(timeout=120) == 0, err.read_text()[-3000:]
         log_ids = logged_ids(events)
-        wait_for(lambda: len(set(received)) >= len(log_ids), timeout=30,
-                 what=f"all {len(log_ids)} events at the subscriber (got {len(set(received))})")
+        try:
+            wait_for(lambda: len(set(received)) >= len(log_ids), timeout=30, what="all events at the subscriber")
+        except AssertionError:
+            missing = [(i, e) for i, e in enumerate(log_ids) if e not in set(received)]
+            raise AssertionError(f"{len(missing)} of {len(log_ids)} logged events never reached the subscriber "
+                                 f"(position, id): {missing[:10]}; broker log tail:\n"
+                                 f"{broker.log.read_text()[-3000:]}\ncamera stderr tail:\n{err.read_text()[-3000:]}") from None
     finally:
         proc.kill()
         client.loop_stop()
