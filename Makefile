@@ -13,7 +13,7 @@ NAME   ?= demo
 RUN    ?= runs/latest
 BUNDLE ?= bundles/latest
 
-.PHONY: setup demo synth train export conveyor bench test test-slow lint clean
+.PHONY: setup demo synth train export conveyor bench test test-slow test-arm64 lint clean
 
 setup: $(STAMP)
 
@@ -59,6 +59,12 @@ test: setup
 # Real-data tests (../shared/data: casting photos, pretrained weights); they skip without it.
 test-slow: setup
 	$(PY) -m pytest -m slow
+
+# The runtime on aarch64 under qemu user-mode (needs debootstrap + qemu-user-static; skips without).
+# First run builds the arm64 sysroot into .cache/arm64 (downloads); later runs reuse it.
+test-arm64: setup
+	$(PY) -m devices.emulate build
+	$(PY) -m pytest -m arm64 tests/test_arm64.py
 
 lint: setup
 	$(BIN)/ruff check .

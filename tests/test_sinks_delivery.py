@@ -275,12 +275,14 @@ def test_mqtt_broker_restarted_mid_run_loses_no_event(tiny_bundle, tiny_run, tmp
         assert proc.wait(timeout=120) == 0, err.read_text()[-3000:]
         log_ids = logged_ids(events)
         try:
-            wait_for(lambda: len(set(received)) >= len(log_ids), timeout=30, what="all events at the subscriber")
+            wait_for(lambda: len(set(received)) >= len(log_ids), timeout=30,
+                     what="all events at the subscriber")
         except AssertionError:
             missing = [(i, e) for i, e in enumerate(log_ids) if e not in set(received)]
-            raise AssertionError(f"{len(missing)} of {len(log_ids)} logged events never reached the subscriber "
-                                 f"(position, id): {missing[:10]}; broker log tail:\n"
-                                 f"{broker.log.read_text()[-3000:]}\ncamera stderr tail:\n{err.read_text()[-3000:]}") from None
+            raise AssertionError(
+                f"{len(missing)} of {len(log_ids)} logged events never reached the subscriber "
+                f"(position, id): {missing[:10]}; broker log tail:\n{broker.log.read_text()[-3000:]}\n"
+                f"camera stderr tail:\n{err.read_text()[-3000:]}") from None
     finally:
         proc.kill()
         client.loop_stop()

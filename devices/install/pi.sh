@@ -9,9 +9,8 @@ source "$(dirname "$0")/common.sh"
 $SUDO apt-get update
 $SUDO apt-get install -y python3-venv python3-picamera2
 make_venv --system-site-packages
-# apt's picamera2/simplejpeg are built against numpy 1.24: numpy must stay < 2, and with it the
-# last OpenCV and ml_dtypes that accept numpy 1 (this set resolves on cp311 aarch64).
-$SUDO "$VENV/bin/pip" install "numpy<2" "ml_dtypes<0.6" "opencv-python-headless<4.12" "ai-edge-litert==2.3.0"
+# Pins (and why) in devices/requirements/pi.txt, shared with the arm64 emulation test.
+$SUDO "$VENV/bin/pip" install -r "$REPO/devices/requirements/pi.txt"
 copy_app
 check_runtime
 install_service "$PROFILE"
