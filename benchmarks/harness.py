@@ -89,10 +89,26 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+_INT8_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
+
+
+def isa_flags() -> list[str]:
+    """The CPU's instruction-set features that decide int8 vs fp32 speed (VNNI on x86, sdot on Arm)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    found = set()
+    for line in text.splitlines():
+        if line.startswith(("flags", "Features")):
+            found |= set(line.split(":", 1)[1].split())
+    return [f for f in _INT8_FLAGS if f in found]
+
+
 def machine_info() -> dict:
     """A fingerprint of where a benchmark ran: CPU, cores, OS, Python and package versions."""
     return {
-        "host": socket.gethostname(), "cpu": _cpu_model(), "cores": os.cpu_count(),
+        "host": socket.gethostname(), "cpu": _cpu_model(), "isa": isa_flags(), "cores": os.cpu_count(),
         "machine": platform.machine(), "system": platform.platform(),
         "python": platform.python_version(), "packages": package_versions(_PACKAGES),
     }

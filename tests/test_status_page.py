@@ -17,7 +17,7 @@ import pytest
 from runtime.errors import EdgeFlagError
 from runtime.session import run
 from runtime.sources.base import Frame
-from runtime.status.server import parse_listen
+from runtime.status.server import JpegCache, parse_listen
 from tests.runtime_support import ListSource, alternating, frames_of_parts, quiet, wait_for
 
 pytest.importorskip("prometheus_client")
@@ -122,3 +122,14 @@ def test_listen_spec_is_checked():
     assert parse_listen("0.0.0.0:9000") == ("0.0.0.0", 9000)
     with pytest.raises(EdgeFlagError, match="HOST:PORT"):
         parse_listen("localhost:http")
+
+
+def test_jpeg_cache_encodes_each_image_once_and_stays_bounded():
+    cache = JpegCache(keep=2)
+    a, b, c = (np.full((32, 48, 3), v, np.uint8) for v in (10, 120, 240))
+    first = cache.encode(a)
+    assert cv2.imdecode(np.frombuffer(first, np.uint8), cv2.IMREAD_COLOR).shape == (32, 48, 3)
+    assert cache.encode(a) is first  # a refresh of the same frame re-encodes nothing
+    assert cache.encode(a.copy()) is not first  # keyed by the object the board holds, not by equal pixels
+    cache.encode(b), cache.encode(c)
+    assert len(cache._items) == 2 and cache.encode(a) is not first  # oldest evicted: memory bounded

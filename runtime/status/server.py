@@ -44,7 +44,7 @@ class StatusServer:
             import prometheus_client  # noqa: F401 - checked now, not at the first scrape
         except ImportError as exc:
             raise EdgeFlagError(f"{PROMETHEUS_MISSING} (import failed: {exc})") from exc
-        handler = type("Handler", (_Handler,), {"board": board})
+        handler = type("Handler", (_Handler,), {"board": board, "jpegs": JpegCache()})
         try:
             self.httpd = ThreadingHTTPServer((host, port), handler)
         except OSError as exc:
@@ -71,8 +71,35 @@ class StatusServer:
         self.close()
 
 
+class JpegCache:
+    """JPEG bytes of the last few images served, so that a page refresh re-encodes nothing.
+
+    Keyed by the image object itself (the board replaces, never mutates, what it keeps), so a
+    new overlay frame or snapshot is encoded once, however many browsers ask for it.
+    """
+
+    def __init__(self, keep: int = 16, quality: int = 80):
+        self.keep, self.quality = keep, quality
+        self._lock = threading.Lock()
+        self._items: list[tuple[object, bytes]] = []
+
+    def encode(self, image) -> bytes | None:
+        """The image as JPEG (None if OpenCV cannot encode it)."""
+        with self._lock:
+            for held, data in self._items:
+                if held is image:
+                    return data
+        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+        if not ok:
+            return None
+        with self._lock:
+            self._items = [(image, buf.tobytes())] + self._items[: self.keep - 1]
+            return self._items[0][1]
+
+
 class _Handler(BaseHTTPRequestHandler):
     board: StatusBoard
+    jpegs: JpegCache
     server_version = "edgeflag-status"
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
@@ -106,9 +133,8 @@ class _Handler(BaseHTTPRequestHandler):
         if image is None:
             self._send(404, b"no frame yet\n", "text/plain")
             return
-        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
-        self._send(200 if ok else 500, data.tobytes() if ok else b"encode failed\n",
-                   "image/jpeg" if ok else "text/plain")
+        data = self.jpegs.encode(image)
+        self._send(200 if data else 500, data or b"encode failed\n", "image/jpeg" if data else "text/plain")
 
     def _send(self, status: int, body: bytes, kind: str) -> None:
         self.send_response(status)
@@ -116,7 +142,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            # A phone that locks its screen mid-transfer is not an error of the line's.
+            log.debug("status page: client left before %s was sent", self.path)
 
     def do_POST(self) -> None:  # noqa: N802 - read-only: nothing on the page changes the line
         self._send(405, b"read-only\n", "text/plain")
