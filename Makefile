@@ -13,7 +13,7 @@ NAME   ?= demo
 RUN    ?= runs/latest
 BUNDLE ?= bundles/latest
 
-.PHONY: setup demo synth train export conveyor bench test test-slow test-arm64 lint clean
+.PHONY: setup demo synth train export conveyor bench test test-slow test-arm64 lint clean deploy
 
 setup: $(STAMP)
 
@@ -60,11 +60,20 @@ test: setup
 test-slow: setup
 	$(PY) -m pytest -m slow
 
-# The runtime on aarch64 under qemu user-mode (needs debootstrap + qemu-user-static; skips without).
+# The runtime on aarch64 under qemu user-mode (needs debootstrap + qemu-user-static; skips without),
+# and the boards' wheels resolved for their Python (Jetson: cp310) against PyPI.
 # First run builds the arm64 sysroot into .cache/arm64 (downloads); later runs reuse it.
 test-arm64: setup
 	$(PY) -m devices.emulate build
-	$(PY) -m pytest -m arm64 tests/test_arm64.py
+	$(PY) -m pytest -m arm64
+
+# The runtime and a bundle onto a board over ssh: make deploy HOST=pi@line3-pi BUNDLE=bundles/latest
+# [PROFILE=pi5] [BOARD_PREFIX=/opt/edgeflag] [DEPLOY_ARGS="--ssh-option Port=2222"]
+deploy: setup
+	$(if $(HOST),,$(error HOST is not set: make deploy HOST=user@board BUNDLE=bundles/<name>))
+	$(if $(BUNDLE),,$(error BUNDLE is not set: make deploy HOST=user@board BUNDLE=bundles/<name>))
+	$(PY) -m devices deploy --host "$(HOST)" --bundle "$(BUNDLE)" $(if $(PROFILE),--profile "$(PROFILE)") \
+	  $(if $(BOARD_PREFIX),--prefix "$(BOARD_PREFIX)") $(DEPLOY_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.detect import cpu_info
 from runtime.versions import package_versions
 
 _PACKAGES = ("numpy", "opencv-python-headless", "ai-edge-litert", "onnxruntime", "onnxruntime-gpu",
@@ -79,36 +80,16 @@ def interleaved(variants: dict[str, Callable[[], object]], *, rounds: int = 7, i
             for name in variants}
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("model name", "Model")):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-_INT8_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
-
-
 def isa_flags() -> list[str]:
     """The CPU's instruction-set features that decide int8 vs fp32 speed (VNNI on x86, sdot on Arm)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return []
-    found = set()
-    for line in text.splitlines():
-        if line.startswith(("flags", "Features")):
-            found |= set(line.split(":", 1)[1].split())
-    return [f for f in _INT8_FLAGS if f in found]
+    return cpu_info()[1]
 
 
 def machine_info() -> dict:
     """A fingerprint of where a benchmark ran: CPU, cores, OS, Python and package versions."""
     return {
-        "host": socket.gethostname(), "cpu": _cpu_model(), "isa": isa_flags(), "cores": os.cpu_count(),
+        "host": socket.gethostname(), "cpu": cpu_info()[0] or platform.processor() or platform.machine(),
+        "isa": isa_flags(), "cores": os.cpu_count(),
         "machine": platform.machine(), "system": platform.platform(),
         "python": platform.python_version(), "packages": package_versions(_PACKAGES),
     }

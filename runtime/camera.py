@@ -18,6 +18,7 @@ D = CameraConfig()
 EXAMPLES = """examples:
   python -m runtime.camera --bundle bundles/latest --source 0                 # USB camera, V4L2
   python -m runtime.camera --profile pi5 --bundle /opt/edgeflag/bundle        # board defaults
+  python -m runtime.camera --profile auto --bundle /opt/edgeflag/bundle       # the detected board
   python -m runtime.camera --source line3.mp4 --headless --max-frames 500     # replay a video
   python -m runtime.camera --source 'parts/*.png' --sink stdout --k 1 --n 1   # one event per part
   python -m runtime.camera --source rtsp://cam/stream --sink webhook:http://plc:8080/reject
@@ -49,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 argument_default=argparse.SUPPRESS)  # only given flags override
     g = p.add_argument_group("model")
     g.add_argument("--bundle", help=f"bundle folder from `python -m export` (default {D.bundle})")
-    g.add_argument("--profile", help="device profile: devices/<board>.toml or a name (pi4, pi5, ...)")
+    g.add_argument("--profile", help="device profile: devices/<board>.toml, a name (pi4, pi5, ...) or auto "
+                   "(the one `python -m devices detect` names for this machine)")
     g.add_argument("--config", help="settings file (JSON or TOML, CameraConfig field names)")
     g.add_argument("--artifact", help="exact artifact name, e.g. tflite-int8")
     g.add_argument("--precision", choices=PRECISIONS)
@@ -122,12 +124,23 @@ def resolve_args(args: dict) -> tuple[CameraConfig, str | None]:
     """Layers: defaults < device profile < config file < flags. Returns (config, profile name)."""
     from runtime.profile import load_profile
 
-    profile = load_profile(args.pop("profile")) if "profile" in args else None
+    spec = args.pop("profile", None)
+    if spec == "auto":
+        spec = _detected_profile()
+    profile = load_profile(spec) if spec else None
     config_file = read_config_file(args.pop("config")) if "config" in args else {}
     if "thresholds" in args:
         args["thresholds"] = dict(args["thresholds"])
     config = resolve(profile.camera if profile else {}, config_file, args)
     return config, (str(profile.path) if profile else None)
+
+
+def _detected_profile() -> str:
+    from runtime.detect import detect
+
+    found = detect()
+    print(f"profile auto: {found.profile}, because {'; '.join(found.reasons)}", file=sys.stderr)
+    return found.profile
 
 
 def _print_profiles() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from runtime.hints import did_you_mean
 
 try:
-    import tomllib
+    import tomllib  # novm: the except branch below is the 3.10 path
 except ModuleNotFoundError:  # Python 3.10 (JetPack 6 on Jetson): pip install tomli
     import tomli as tomllib
 

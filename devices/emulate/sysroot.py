@@ -10,6 +10,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from devices.emulate.wheels import manylinux_platforms, pip_target_args
+
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("EDGEFLAG_ARM64_CACHE", REPO / ".cache" / "arm64"))
 REQUIREMENTS = REPO / "devices" / "requirements" / "pi.txt"
@@ -18,7 +20,7 @@ DEB_PACKAGES = "python3,ca-certificates,libgomp1"  # libgomp1: ONNX Runtime's an
 # Beyond the Pi recipe: ONNX Runtime (so the ONNX artifacts are checked on aarch64 too) and pytest
 # (the runtime's model-free tests run inside the userland). The Pi's own pins are not restated.
 EXTRA_WHEELS = ("onnxruntime==1.32.0", "pytest>=8")
-PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_27_aarch64", "manylinux_2_28_aarch64")
+GLIBC = "2.36"  # bookworm's
 PYTHON_VERSION = "3.11"  # bookworm's python3, as on Raspberry Pi OS Bookworm
 
 # Bookworm's qemu-user 7.2 shows the program the host's x86 /proc/cpuinfo; the CPU-detection library
@@ -63,7 +65,7 @@ def missing_tools() -> list[str]:
 
 def _key() -> str:
     """Cache key: what the sysroot is made of; a change to any of it rebuilds."""
-    text = "\n".join([SUITE, DEB_PACKAGES, REQUIREMENTS.read_text(), *EXTRA_WHEELS, *PLATFORMS,
+    text = "\n".join([SUITE, DEB_PACKAGES, REQUIREMENTS.read_text(), *EXTRA_WHEELS, GLIBC,
                       PYTHON_VERSION, CPUINFO_CORE])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -94,11 +96,9 @@ def _write_cpuinfo(root: Path, cores: int = 4) -> None:
 
 
 def _pip_target(site: Path) -> None:
-    platforms = [arg for p in PLATFORMS for arg in ("--platform", p)]
-    abi = "cp" + PYTHON_VERSION.replace(".", "")
-    _run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--target",
-          str(site), *platforms, "--python-version", PYTHON_VERSION, "--implementation", "cp",
-          "--abi", abi, "--only-binary=:all:", "-r", str(REQUIREMENTS), *EXTRA_WHEELS])
+    _run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--target", str(site),
+          *pip_target_args(PYTHON_VERSION, manylinux_platforms(GLIBC)), "-r", str(REQUIREMENTS),
+          *EXTRA_WHEELS])
 
 
 def build(cache: Path = CACHE, force: bool = False) -> Sysroot:

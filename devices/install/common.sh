@@ -30,6 +30,10 @@ print('engines:', [s.name for s in b.list_backends() if s.available()]); \
 assert 'tensorflow' not in sys.modules")
 }
 
+render_unit() {  # the service unit for this PREFIX (the shipped file says /opt/edgeflag)
+  sed "s|/opt/edgeflag|$PREFIX|g" "$REPO/devices/systemd/edgeflag-camera.service"
+}
+
 install_service() {  # $1: device profile name; SKIP_SERVICE=1 only installs the program
   if [ -n "${SKIP_SERVICE:-}" ]; then
     echo "SKIP_SERVICE set: not installing the systemd service. Try it:"
@@ -44,7 +48,7 @@ install_service() {  # $1: device profile name; SKIP_SERVICE=1 only installs the
   done
   # ONNX Runtime's TensorRT provider writes its engine cache next to the artifact.
   $SUDO install -d -o "$SERVICE_USER" "$PREFIX/bundle/trt_cache"
-  $SUDO install -m 644 "$REPO/devices/systemd/edgeflag-camera.service" /etc/systemd/system/
+  render_unit | $SUDO tee /etc/systemd/system/edgeflag-camera.service >/dev/null
   if [ ! -f /etc/default/edgeflag-camera ]; then
     printf 'EDGEFLAG_PROFILE=%s\n# extra flags, e.g. --source /dev/video2 --sink webhook:http://plc:8080/reject\nEDGEFLAG_ARGS=\n' \
       "$1" | $SUDO tee /etc/default/edgeflag-camera >/dev/null

@@ -24,7 +24,7 @@ then
   exit 2
 fi
 # JetPack's OpenCV is built against numpy 1.x; tomli reads the TOML profiles on Python 3.10.
-$SUDO "$VENV/bin/pip" install "numpy<2" tomli
+$SUDO "$VENV/bin/pip" install -r "$REPO/devices/requirements/jetson.txt"
 $SUDO "$VENV/bin/pip" install --extra-index-url "$ORT_INDEX" onnxruntime-gpu
 "$VENV/bin/python" -c "import onnxruntime as o; p = o.get_available_providers(); print('providers:', p); \
 assert 'CUDAExecutionProvider' in p, 'onnxruntime-gpu without CUDA: wrong wheel for this JetPack'"
