@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 import threading
 import time
 import urllib.error
@@ -21,6 +23,8 @@ from runtime.status.server import JpegCache, parse_listen
 from tests.runtime_support import ListSource, alternating, frames_of_parts, quiet, wait_for
 
 pytest.importorskip("prometheus_client")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+PHONE = (390, 844)  # CSS px of a common phone in portrait
 
 
 class StallingSource(ListSource):
@@ -105,6 +109,39 @@ def test_page_frame_and_snapshots_are_served_and_nothing_can_be_changed(served):
     assert get(base + "etc/passwd")[0] == 404
 
 
+@pytest.mark.skipif(not CHROMIUM, reason="no Chromium to check the page in (apt-get install chromium)")
+def test_a_real_browser_on_a_phone_screen_shows_what_the_runtime_reports(served, tmp_path):
+    base, n_frames, *_ = served
+    # Wait for a page that no longer changes: the source has stalled (unhealthy) and the sinks caught up.
+    wait_for(lambda: get(base + "healthz")[0] == 503, timeout=15, what="/healthz to turn unhealthy")
+    wait_for(lambda: json.loads(get(base + "status.json")[1])["events"] == 9, what="the events counted")
+    status = json.loads(get(base + "status.json")[1])
+    browser = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+               "--force-device-scale-factor=1", f"--window-size={PHONE[0]},{PHONE[1]}",
+               f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([*browser, "--dump-dom", base], capture_output=True, text=True,
+                         timeout=120).stdout
+    shot = tmp_path / "phone.png"
+    subprocess.run([*browser, f"--screenshot={shot}", base], capture_output=True, timeout=120)
+    # The page as Chromium built it holds the runtime's own figures.
+    cells = dict(re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td></tr>", dom))
+    assert cells["frames"] == str(status["frames"]) == str(n_frames), cells
+    assert cells["events"] == str(status["events"]) and "UNHEALTHY" in dom and "no frame for" in dom
+    # The screenshot: phone-wide, the live frame drawn where it can be seen, the health line in red.
+    image = cv2.imread(str(shot))
+    assert image is not None and image.shape[1] == PHONE[0], getattr(image, "shape", None)
+    frame = cv2.imdecode(np.frombuffer(get(base + "frame.jpg")[1], np.uint8), cv2.IMREAD_COLOR)
+    usable = PHONE[0] - 16  # body margin 0.5em each side; wider frames are scaled to fit (max-width)
+    if frame.shape[1] > usable:
+        frame = cv2.resize(frame, (usable, round(frame.shape[0] * usable / frame.shape[1])),
+                           interpolation=cv2.INTER_AREA)
+    match = cv2.matchTemplate(image, frame, cv2.TM_CCOEFF_NORMED)
+    assert match.max() > 0.9, f"the live frame is not on the screen (best match {match.max():.2f})"
+    b, g, r = cv2.split(image.astype(int))
+    assert int(((r > 140) & (g < 60) & (b < 60)).sum()) > 50, "no red health warning drawn"
+
+
+# Last of the tests on `served`: it stops the run.
 def test_summary_matches_what_metrics_said(served):
     from prometheus_client.parser import text_string_to_metric_families
 
