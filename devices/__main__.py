@@ -44,7 +44,8 @@ def _deploy_parser(sub) -> None:
                    help="ssh -o option, repeatable (Port=2222, IdentityFile=~/.ssh/board)")
     d.add_argument("--install", choices=("auto", "always", "never"), default="auto",
                    help="run the install recipe: auto = when the board has no runtime yet")
-    d.add_argument("--restart-cmd", help="run on the board instead of systemctl restart edgeflag-camera")
+    d.add_argument("--restart-cmd", help="run on the board instead of systemctl enable + restart "
+                   "edgeflag-camera")
     d.add_argument("--logs-cmd", help="run on the board instead of following the service's journal")
     d.add_argument("--wait", type=float, default=120.0, help="seconds to wait for the first stats line")
 

@@ -176,12 +176,14 @@ done
 def restart(board: Board, restart_cmd: str | None, logs_cmd: str | None, wait_s: float) -> str:
     """Restart the service and return its first ``[stats]`` line (waits up to ``wait_s``).
 
-    Defaults: ``systemctl restart`` and the service's journal from the moment before the restart
-    (so an old instance's stats line is not taken for the new one's).
+    Defaults: ``systemctl enable`` (so it also starts at boot) and ``restart``, and the service's
+    journal from the moment before the restart (so an old instance's stats line is not taken for the
+    new one's).
     """
     since = board.run("date +%s", "read the board's clock").strip()
-    board.run(restart_cmd or f"{board.sudo} systemctl restart {SERVICE}", "restart the service",
-              timeout=wait_s)
+    s = board.sudo
+    board.run(restart_cmd or f"{s} systemctl enable --quiet {SERVICE} && {s} systemctl restart {SERVICE}",
+              "restart the service", timeout=wait_s)
     logs_cmd = logs_cmd or f"{board.sudo} journalctl -u {SERVICE} -f -o cat --since @{since}"
     proc = subprocess.Popen([*board.ssh_argv(), board.host, logs_cmd], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
@@ -217,7 +219,7 @@ class DeployPlan:
     prefix: str = "/opt/edgeflag"
     ssh_options: list[str] = field(default_factory=list)
     install: str = "auto"  # auto: only when the board has no venv; always; never
-    restart_cmd: str | None = None  # None: systemctl restart edgeflag-camera
+    restart_cmd: str | None = None  # None: systemctl enable + restart edgeflag-camera
     logs_cmd: str | None = None  # None: the service's journal since the restart
     wait_s: float = 120.0
 

@@ -13,8 +13,8 @@ from tests.fixtures.train_fixtures import CASTING_CONFIG
 
 # Floors that hold on any x86-64 CPU. Deterministic training gives the same model on the same CPU
 # type, not across types: oneDNN picks its kernels by instruction set. Measured on the same split:
-# 240/240 (defect recall 120/120) on an EPYC with AVX-512 VNNI; with oneDNN capped at AVX2
-# (ONEDNN_MAX_CPU_ISA=AVX2) 238/240, defect recall 118/120 -- the figures a CI machine got too.
+# 240/240 (defect recall 120/120) on an EPYC with AVX-512 VNNI and on a Xeon with AMX; with oneDNN
+# capped at AVX2 (ONEDNN_MAX_CPU_ISA=AVX2) 238/240, defect recall 118/120 -- a CI machine's figures too.
 @pytest.mark.slow
 def test_casting_reaches_98_percent_accuracy_and_defect_recall(casting_run):
     m = json.loads((casting_run / "run.json").read_text())
