@@ -61,7 +61,8 @@ class Detection:
         return "\n".join(lines)
 
 
-def _read(root: Path, rel: str) -> str | None:
+def read_text(root: Path, rel: str) -> str | None:
+    """A text file under ``root`` (device-tree NULs as newlines), stripped; None when unreadable."""
     try:  # device-tree strings end in (and compatible lists are split by) NUL bytes
         return (root / rel).read_bytes().replace(b"\0", b"\n").decode("utf-8", "replace").strip()
     except OSError:
@@ -70,7 +71,7 @@ def _read(root: Path, rel: str) -> str | None:
 
 def cpu_info(root: Path = Path("/")) -> tuple[str, list[str]]:
     """The CPU's model name ("" when not given) and its int8-relevant flags, from ``proc/cpuinfo``."""
-    text = _read(root, "proc/cpuinfo") or ""
+    text = read_text(root, "proc/cpuinfo") or ""
     model, found = "", set()
     for line in text.splitlines():
         key, _, value = line.partition(":")
@@ -82,18 +83,19 @@ def cpu_info(root: Path = Path("/")) -> tuple[str, list[str]]:
     return model, [f for f in INT8_FLAGS if f in found]
 
 
-def _board(root: Path) -> tuple[str, str] | None:
-    model = _read(root, "proc/device-tree/model")
+def board_profile(root: Path) -> tuple[str, str] | None:
+    """(profile, evidence) from the device tree or the L4T release file; None on other machines."""
+    model = read_text(root, "proc/device-tree/model")
     if model:
         for pattern, name in _PI_MODELS:
             if pattern.search(model):
                 return name, f"the device tree's model is {model!r}"
-    entries = (_read(root, "proc/device-tree/compatible") or "").split()
+    entries = (read_text(root, "proc/device-tree/compatible") or "").split()
     compatible = [entry.split(",")[-1] for entry in entries]
     for soc, name in _TEGRA_SOCS:  # entries are "vendor,name": nvidia,tegra234
         if soc in compatible:
             return name, f"the device tree's compatible list names {soc} ({model or 'no model string'})"
-    release = _read(root, "etc/nv_tegra_release")
+    release = read_text(root, "etc/nv_tegra_release")
     if release:
         major = re.search(r"R(\d+)", release)
         if major and major.group(1) in _L4T_RELEASES:
@@ -120,7 +122,7 @@ def detect(root: str | Path = "/", machine: str | None = None) -> Detection:
     machine = machine or platform.machine()
     cpu, isa = cpu_info(root)
     cpu = cpu or f"{machine} CPU"  # Arm kernels often give no model name
-    board = _board(root)
+    board = board_profile(root)
     if board:
         return Detection(board[0], [board[1]], machine, cpu, isa)
     gpu = _nvidia_gpu()
