@@ -45,13 +45,12 @@ train: setup
 export: setup
 	$(PY) -m export --run $(RUN)
 
+# The latency harness on $(BUNDLE) (built by `make demo` when missing); BENCH_ARGS narrows it, e.g.
+# BENCH_ARGS="--quick" or BENCH_ARGS="--artifacts tflite-int8 --threads 1,4". Older studies:
+# python -m benchmarks scenario NAME (int8-vs-fp32, loop-overhead, cold-start, footprint, ...).
 bench: setup
-	$(PY) -m benchmarks.head_epoch_cost
-	$(PY) -m benchmarks.int8_vs_fp32
-	$(PY) -m benchmarks.runtime_overhead
-	$(PY) -m benchmarks.preprocess_paths
-	$(PY) -m benchmarks.cold_start
-	$(PY) -m benchmarks.footprint
+	test -f $(BUNDLE)/bundle.json || $(MAKE) demo
+	$(PY) -m benchmarks run --bundle $(BUNDLE) $(BENCH_ARGS)
 
 test: setup
 	$(PY) -m pytest
