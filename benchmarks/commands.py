@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from benchmarks.cases import default_kinds
 from benchmarks.protocol import QUICK, Protocol
+from benchmarks.ratios import headline_ratios, ratios_table
 from benchmarks.results import table, write
 from runtime.bundle import Bundle
 from runtime.errors import EdgeFlagError
@@ -93,6 +94,8 @@ def run_command(args) -> int:
         if artifacts is None and args.mode != "latency" and camera.get("precision"):
             artifacts = [bundle.select(precision=camera["precision"], fmt=camera.get("format")).name]
         doc = measure(args, bundle, kinds, threads, artifacts, protocol_of(args), _progress)
+        if args.mode == "latency":
+            doc["ratios"] = headline_ratios(doc)
     except (EdgeFlagError, ValueError) as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
         return 2
@@ -100,6 +103,8 @@ def run_command(args) -> int:
     if sys.stderr.isatty():
         print(file=sys.stderr)
     print(table(doc))
+    if doc.get("ratios"):
+        print(ratios_table(doc["ratios"]))
     print(f"wrote {path} and {path.with_suffix('.csv').name}")
     failed = [
         c["id"] for c in doc["cases"] if c["status"] == "failed" or c.get("check", {}).get("passed") is False

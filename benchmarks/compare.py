@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks import plots
+from benchmarks.ratios import ratio_with_ci
 from benchmarks.results import load
 
 
@@ -30,7 +31,9 @@ class Row:
     case: dict
     ratio: float | None
     ratio_ci: tuple[float, float] | None
-    matched: str  # "same" (same case), "~" (the artifact's fastest baseline case), "" (none)
+    # "same" (same case), "*" (same artifact and backend, other threads: the fastest of them),
+    # "~" (the artifact's fastest baseline case on any backend: a board vs the desktop GPU), "" (none)
+    matched: str
 
 
 def device_name(doc: dict) -> str:
@@ -69,6 +72,9 @@ def match(case: dict, baseline: dict) -> tuple[dict | None, str]:
         ):
             return b, "same"
     same_artifact = [b for b in base if b["artifact"] == case["artifact"]]
+    same_backend = [b for b in same_artifact if b["backend"] == case["backend"]]
+    if same_backend:
+        return min(same_backend, key=lambda b: b["latency_ms"]["p50"]), "*"
     if same_artifact:
         return min(same_artifact, key=lambda b: b["latency_ms"]["p50"]), "~"
     return None, ""
@@ -82,9 +88,8 @@ def rows(docs: list[dict], baseline: dict) -> list[Row]:
             if b is None:
                 out.append(Row(device_name(doc), case, None, None, ""))
                 continue
-            lat, blat = case["latency_ms"], b["latency_ms"]
-            ci = (lat["p50_ci"][0] / blat["p50_ci"][1], lat["p50_ci"][1] / blat["p50_ci"][0])
-            out.append(Row(device_name(doc), case, lat["p50"] / blat["p50"], ci, how))
+            ratio, ci = ratio_with_ci(case["latency_ms"], b["latency_ms"])
+            out.append(Row(device_name(doc), case, ratio, ci, how))
     return out
 
 
@@ -105,7 +110,7 @@ def _fmt(x, spec: str = ".3f") -> str:
 def _cells(r: Row) -> list[str]:
     c, lat = r.case, r.case["latency_ms"]
     ratio = (
-        f"{r.ratio:.2f} [{r.ratio_ci[0]:.2f}-{r.ratio_ci[1]:.2f}]{'~' if r.matched == '~' else ''}"
+        f"{r.ratio:.2f} [{r.ratio_ci[0]:.2f}-{r.ratio_ci[1]:.2f}]{r.matched if r.matched != 'same' else ''}"
         if r.ratio is not None
         else "-"
     )
@@ -152,8 +157,9 @@ def markdown(docs: list[dict], names: list[str], baseline: dict, baseline_name: 
     lines += ["| " + " | ".join(_cells(r)) + " |" for r in table]
     lines += [
         "",
-        "x baseline p50: ratio with its interval (from both bootstrap 95% intervals); ~ = matched to the "
-        "artifact's fastest baseline case, another backend. FPS = 1000 / mean latency, one query at a time.",
+        "x baseline p50: ratio with its interval (from both bootstrap 95% intervals); * = matched to the "
+        "same artifact and backend at other threads, ~ = to the artifact's fastest baseline case on another "
+        "backend. FPS = 1000 / mean latency, one query at a time.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -28,9 +28,9 @@ import numpy as np
 from runtime.bundle import Artifact, Bundle
 
 CPU_KINDS = ("litert", "onnxruntime")
-BASELINE_KINDS = ("litert-invoke", "runtime-frame", "keras")
+BASELINE_KINDS = ("litert-invoke", "runtime-frame", "keras", "noop")
 GPU_KINDS = ("ort-cuda", "ort-tensorrt", "torch-cuda", "torch-cuda-fp16")
-ALL_KINDS = CPU_KINDS + BASELINE_KINDS + GPU_KINDS + ("noop",)
+ALL_KINDS = CPU_KINDS + BASELINE_KINDS + GPU_KINDS
 _FORMATS = {
     "litert": "tflite",
     "litert-invoke": "tflite",

@@ -123,16 +123,18 @@ def _f(x, fmt: str = "8.3f") -> str:
 
 
 def table(doc: dict) -> str:
-    """One short terminal table: ok cases with their figures, skipped ones with the reason."""
+    """One short terminal table: ok cases with their figures; skipped ones one line per reason."""
     m = doc["machine"]
     lines = [
         f"{m['cpu']} ({m['machine']}, {m['cores']} cores; {' '.join(m['isa']) or 'no int8 ISA flags'})",
         f"{'case':42s} {'p50':>8s} {'p90':>8s} {'p99':>8s} {'fps':>8s} {'load s':>7s} {'rss MB':>7s} "
         f"{'top1':>6s} check",
     ]
+    not_run: dict[tuple[str, str], list[str]] = {}
     for c in doc["cases"]:
         if c["status"] != "ok":
-            lines.append(f"{c['id']:42s} {c['status']}: {c.get('reason', '')}")
+            # Six GPU cases skipped for one missing provider are one line, not six.
+            not_run.setdefault((c["status"], c.get("reason", "")), []).append(c["id"])
             continue
         lat, cold = c["latency_ms"], c.get("cold", {})
         check = {True: "ok", False: "FAILED", None: "n/a"}[c.get("check", {}).get("passed")]
@@ -141,5 +143,41 @@ def table(doc: dict) -> str:
             f"{_f(lat['throughput_fps'], '8.1f')} {_f(cold.get('load_s'), '7.2f')} "
             f"{_f(cold.get('peak_rss_mb'), '7.0f')} {_f(c.get('gate_top1'), '6.3f')} {check}"
         )
+    for (status, reason), ids in not_run.items():
+        lines.append(f"{status} {len(ids)} ({', '.join(ids)}): {reason}")
     lines.append("(ms per query; fps = 1000 / mean; load and rss from a cold process; top1 = gate accuracy)")
+    if "pipeline" in doc:
+        lines += _pipeline_lines(doc["pipeline"])
+    if "sustained" in doc:
+        lines += _sustained_lines(doc["sustained"])
     return "\n".join(lines)
+
+
+def _pipeline_lines(p: dict) -> list[str]:
+    """Per-stage p50/p90 of the runtime's own loop, then frame-to-decision and drops."""
+    pace = (f"paced at {p['fps']:g} fps: decode includes the wait for the next frame" if p.get("fps")
+            else "as fast as it goes")
+    lines = [f"pipeline: {p['artifact']} on {p['engine'].get('backend')}, {p['frames']} frames of "
+             f"{p['video']} ({pace}; {p['fps_achieved']:.1f} fps achieved)",
+             f"  {'stage':10s} {'p50':>8s} {'p90':>8s} {'p99':>8s}"]
+    stages = {**p["stages_ms"], "capture->decision": p["frame_to_decision_ms"]}
+    for name, lat in stages.items():
+        lines.append(f"  {name:10s} " + " ".join(_f(lat.get(q)) for q in ("p50", "p90", "p99")))
+    dropped = p.get("source", {}).get("dropped_stale", 0)
+    lines.append(f"  dropped by the latest-frame reader: {dropped}; events: {p['events']}")
+    return lines
+
+
+def _sustained_lines(s: dict) -> list[str]:
+    """One line per window: p50 and the thermal state next to it; the throttling verdict."""
+    lines = [f"sustained: {s['case']}, {len(s['windows'])} windows of {s['window_s']:g} s "
+             f"(state from {s['state_source']})"]
+    for w in s["windows"]:
+        st = w["state"]
+        mark = "  THROTTLED" if st.get("throttled") else ""
+        lines.append(f"  t={w['t']:7.1f} s  p50 {_f(w['p50'])}  p99 {_f(w['p99'])}"
+                     f"  temp {st.get('temp_c', '-')} C  clock {st.get('clock_mhz', '-')} MHz{mark}")
+    drift = s.get("drift_p50")
+    lines.append(f"  last/first window p50: {_f(drift, '.3f')}; throttled: {s['throttled']}; "
+                 f"under-voltage: {s['under_voltage']}")
+    return lines

@@ -50,30 +50,21 @@ def build_bench_bundle(size: int, alpha: float, out: Path = CACHE) -> Path:
     if (root / "bundle.json").is_file():
         return root
     quiet_tensorflow()
-    import tensorflow as tf
-
     from benchmarks.models import mobilenet_v2_classifier
+    from export.formats_tflite import convert_tflite  # export's own conversion, not a copy of it
 
     root.mkdir(parents=True, exist_ok=True)
     model = mobilenet_v2_classifier(size, alpha)
     model.export(str(root / "saved_model"), verbose=False)
-    calib = synthetic_frames(16, (size, size), seed=1)
-    files = {"fp32": _convert(tf, root, None), "int8": _convert(tf, root, calib)}
+    # The SavedModel takes RGB 0..255, as export's calibration files hold them.
+    rgb = [f[..., ::-1] for f in synthetic_frames(16, (size, size), seed=1)]
+    np.save(root / "calibration.npy", np.stack(rgb))
+    files = {"fp32": "model_fp32.tflite", "int8": "model_int8.tflite"}
+    for precision, name in files.items():
+        convert_tflite(str(root / "saved_model"), str(root / name), precision,
+                       str(root / "calibration.npy") if precision == "int8" else None)
     _write_bundle(root, InputContract(size, size), files)
     return root
-
-
-def _convert(tf, root: Path, calib: list[np.ndarray] | None) -> str:
-    conv = tf.lite.TFLiteConverter.from_saved_model(str(root / "saved_model"))
-    if calib is not None:  # full integer: uint8 in/out, as export does
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        rgb = [f[..., ::-1].astype(np.float32)[None] for f in calib]
-        conv.representative_dataset = lambda: ([x] for x in rgb)
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        conv.inference_input_type = conv.inference_output_type = tf.uint8
-    name = "model_int8.tflite" if calib is not None else "model_fp32.tflite"
-    (root / name).write_bytes(conv.convert())
-    return name
 
 
 def _write_bundle(root: Path, contract: InputContract, files: dict[str, str]) -> None:
