@@ -18,4 +18,5 @@ SCENARIOS: dict[str, Callable[[list[str]], int]] = {
     "footprint": _module("footprint"),
     "head-epoch-cost": _module("head_epoch_cost"),
     "status-overhead": _module("status_overhead"),
+    "presence-overhead": _module("presence_overhead"),
 }

@@ -22,6 +22,8 @@ EXAMPLES = """examples:
   python -m runtime.camera --source line3.mp4 --headless --max-frames 500     # replay a video
   python -m runtime.camera --source 'parts/*.png' --sink stdout --k 1 --n 1   # one event per part
   python -m runtime.camera --source rtsp://cam/stream --sink webhook:http://plc:8080/reject
+  python -m runtime.camera --parts presence --reject gpio:17:150 --reject-delay 800  # a part per verdict
+  python -m runtime.camera --parts trigger:gpio:27 --part-frames 3 --reject gpio:17   # photo-eye on GPIO27
 
 sources: camera index or /dev/videoN, video file, rtsp:// http(s):// streams, a GStreamer pipeline
 (contains ' ! '), csi://N (Jetson CSI camera), picamera2 (Pi), an image folder or glob.
@@ -67,6 +69,24 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="CLASS=VALUE", help="override a defect class's threshold (repeatable)")
     g.add_argument("--k", type=int, help=f"flagged frames needed among the last n (default {D.k})")
     g.add_argument("--n", type=int, help=f"debouncing window in frames (default {D.n})")
+    g = p.add_argument_group("line mode (one verdict per part)")
+    g.add_argument("--parts", metavar="MODE",
+                   help="how a part is delimited: frames (continuous material, k-of-n windows; the default), "
+                        "pitch:N (every N frames), presence (seen entering and leaving the ROI), "
+                        "trigger:gpio:PIN[:low] | trigger:udp:[HOST:]PORT | trigger:stdin "
+                        "(a photo-eye or a PLC)")
+    g.add_argument("--part-k", type=int, metavar="K",
+                   help=f"a part is defective when K of its frames are flagged (default {D.part_k})")
+    g.add_argument("--part-frames", type=int, metavar="N",
+                   help=f"trigger mode: frames per part after its trigger (default {D.part_frames})")
+    g.add_argument("--reject", metavar="gpio:PIN[:pulse_ms]",
+                   help="reject output: one pulse per defective part, after --reject-delay")
+    g.add_argument("--reject-delay", type=float, metavar="MS",
+                   help="ms from the part's trigger (or first frame) to its reject pulse: camera-to-gate "
+                        f"distance / belt speed (default {D.reject_delay:g})")
+    g.add_argument("--counters", metavar="FILE",
+                   help="production counters kept across restarts (default: <events>.counters.json; "
+                        "none = off)")
     g = p.add_argument_group("source")
     g.add_argument("--source", help=f"what to watch (default {D.source!r}: the first camera)")
     g.add_argument("--realtime", action="store_true", help="pace files/folders at their frame rate")

@@ -69,8 +69,11 @@ class KofN:
         return self._active is not None
 
     def update(self, flagged: bool, label: str, score: float, frame_index: int,
-               payload: Any = None) -> DefectEvent | None:
-        """Add one frame's verdict; return the event this frame triggers, if any."""
+               payload: Any = None, captured: float | None = None) -> DefectEvent | None:
+        """Add one frame's verdict; return the event this frame triggers, if any.
+
+        ``captured`` (the frame's capture time) is what the part trackers of :mod:`runtime.parts`
+        take too; the debouncer does not need it."""
         entry = _Flagged(frame_index, label, float(score), payload) if flagged else None
         self._window.append(entry)
         hits = [e for e in self._window if e is not None]

@@ -34,6 +34,7 @@ class RunSummary:
     engine: dict
     source: dict
     sinks: dict
+    parts: dict | None = None  # line mode: the production counters (runtime.counters)
 
     def to_dict(self) -> dict:
         """JSON-ready summary."""
@@ -49,11 +50,21 @@ class RunSummary:
                 f"[summary] frame-to-decision ms p50={_f(lat.get('p50'))} p95={_f(lat.get('p95'))}; "
                 f"compute ms p50={_f(comp.get('p50'))} p95={_f(comp.get('p95'))}; artifact {self.artifact}\n"
                 f"[summary] source: {src or '-'}\n"
-                f"[summary] sinks: {_sink_text(self.sinks)}")
+                f"[summary] sinks: {_sink_text(self.sinks)}" + _parts_text(self.parts))
 
 
 def _f(x) -> str:
     return "-" if x is None else f"{x:.1f}"
+
+
+def _parts_text(parts: dict | None) -> str:
+    if not parts:
+        return ""
+    y = parts["yield"]
+    by_class = ", ".join(f"{k} {v}" for k, v in parts["defective_by_class"].items()) or "-"
+    restored = f" (since {parts['since']}, restored from the state file)" if parts["restored"] else ""
+    return (f"\n[summary] parts: {parts['parts']} ({parts['ok']} ok, {parts['defective']} defective: "
+            f"{by_class}), yield {'-' if y is None else f'{100 * y:.2f}%'}{restored}")
 
 
 def _sink_text(stats: dict) -> str:
@@ -200,4 +211,4 @@ def summarize(loop, source, dispatcher, reason: str, artifact: str, engine: dict
                       compute_ms=s["compute_ms"], events=s["events"], flagged_frames=s["flagged_frames"],
                       corrupt_skipped=s["corrupt_skipped"] + int(src.get("corrupt_skipped", 0)),
                       stopped_by=reason, artifact=artifact, engine=engine, source=src,
-                      sinks=dict(getattr(dispatcher, "stats", {}) or {}))
+                      sinks=dict(getattr(dispatcher, "stats", {}) or {}), parts=s.get("parts"))

@@ -4,6 +4,11 @@ Per frame: ``prepare_bgr`` (the bundle's input contract) -> ``backend.run_one`` 
 per-class thresholds (:class:`runtime.decision.Decider`) -> k-of-n debouncing -> ``defect_start``
 / ``defect_end`` events handed to ``emit`` (the sinks' bounded, non-blocking dispatcher).
 
+Line mode (``--parts pitch:N`` / ``presence`` / ``trigger:...``): a part tracker of
+:mod:`runtime.parts` takes the debouncer's place and emits one ``part`` event per part instead;
+each defective part is handed straight to the reject output (:mod:`runtime.reject`), if any, so
+its pulse is timed by the runtime and never waits on a sink's queue.
+
 Snapshots: a ``defect_start`` carries the frame with the highest defect score among the frames
 that triggered it (the k..n frames of the debouncing window); its file name is put in the event
 (``"snapshot"``) before it is emitted, so the JSONL log records where the picture is.
@@ -20,6 +25,7 @@ import numpy as np
 from runtime.contract import InputContract
 from runtime.debounce import DefectEvent, KofN
 from runtime.decision import Decider, Decision
+from runtime.parts import PartEvent, drain, part_record
 from runtime.preprocess import prepare_bgr
 from runtime.sources.base import as_bgr
 from runtime.stats import RunStats
@@ -48,12 +54,12 @@ class FrameLoop:
 
     def __init__(self, engine, contract: InputContract, decider: Decider, debouncer: KofN,
                  emit: Emit, stats: RunStats, context: dict | None = None,
-                 snapshot_path: Callable[[dict], str] | None = None, clock=None):
+                 snapshot_path: Callable[[dict], str] | None = None, clock=None, reject=None):
         import time
 
         self.engine, self.contract, self.decider, self.debouncer = engine, contract, decider, debouncer
         self.emit, self.stats, self.context = emit, stats, dict(context or {})
-        self.snapshot_path = snapshot_path
+        self.snapshot_path, self.reject = snapshot_path, reject
         self.clock = clock or time.monotonic
         self.last: Decision | None = None
         self.last_index = -1
@@ -73,10 +79,15 @@ class FrameLoop:
         self.stats.record(frame.captured, began, self.clock(), decision.flagged)
         self.last, self.last_index = decision, frame.index
         event = self.debouncer.update(decision.flagged, decision.label, decision.score, frame.index,
-                                      payload=(image, frame.name))
+                                      payload=(image, frame.name), captured=frame.captured)
+        self._emit_all(event)
+        return decision
+
+    def _emit_all(self, event) -> None:
         if event is not None:
             self._emit(event)
-        return decision
+            for extra in drain(self.debouncer):
+                self._emit(extra)
 
     @property
     def status(self) -> LoopStatus:
@@ -96,11 +107,12 @@ class FrameLoop:
         """End of the run: the clock stops (shutdown is not frame processing), and an open defect
         is closed with a ``defect_end`` on the last frame."""
         self.stats.stop()
-        event = self.debouncer.finish(self.last_index)
-        if event is not None:
-            self._emit(event)
+        self._emit_all(self.debouncer.finish(self.last_index))
 
-    def _emit(self, event: DefectEvent) -> None:
+    def _emit(self, event: DefectEvent | PartEvent) -> None:
+        if event.kind == "part":
+            self._emit_part(event)
+            return
         record = event_record(event, self.context)
         picture = None
         if event.kind == "start" and event.payload is not None:
@@ -109,6 +121,26 @@ class FrameLoop:
                 record["peak_frame_name"] = name
             if self.snapshot_path is not None:
                 record["snapshot"] = self.snapshot_path(record)
+        self.stats.events += 1
+        self.emit(record, picture)
+
+    def _emit_part(self, event: PartEvent) -> None:
+        # Every part is an event (ok ones too: the count is the production record); only a
+        # defective part's worst frame becomes a snapshot.
+        record = {**part_record(event), "time": now_iso(), **self.context}
+        picture = None
+        if event.verdict == "defect":
+            if self.reject is not None:
+                due = self.reject.schedule(
+                    event.part_id, event.reference if event.reference is not None else self.clock())
+                record["reject_in_ms"] = round((due - self.clock()) * 1e3, 1)
+            if event.payload is not None:
+                picture, name = event.payload
+                if name:
+                    record["peak_frame_name"] = name
+                if self.snapshot_path is not None:
+                    record["snapshot"] = self.snapshot_path(record)
+        self.stats.record_part(event.verdict, event.label, event.complete)
         self.stats.events += 1
         self.emit(record, picture)
 

@@ -32,6 +32,29 @@ from runtime.sources.camera_resize import CameraResize, supports
 from runtime.stats import RunStats
 
 
+def open_line_mode(config: CameraConfig, contract: InputContract, stack: ExitStack,
+                   log: Callable[[str], None]):
+    """(part tracker or the k-of-n debouncer, reject scheduler or None, counters or None)."""
+    from runtime.counters import ProductionCounters
+    from runtime.parts import make_tracker
+
+    tracker = make_tracker(config.parts, config.part_k, contract.roi, part_frames=config.part_frames)
+    if tracker is None:
+        return KofN(config.k, config.n), None, None
+    stack.callback(tracker.close)
+    reject = None
+    if config.reject:
+        from runtime.reject import open_reject
+
+        reject = open_reject(config.reject, config.reject_delay)
+        stack.callback(reject.close)
+    counters = ProductionCounters(config.counters_path, log=log)
+    if counters.restored:  # part ids go on from where the last run stopped
+        tracker.next_id = counters.parts + 1
+        log(f"[start] counters restored from {config.counters_path}: {counters.line()}")
+    return tracker, reject, counters
+
+
 def choose_artifact(bundle: Bundle, config: CameraConfig) -> Artifact:
     """The artifact named by ``config.artifact``, else the best match of precision/format."""
     if config.artifact:
@@ -140,6 +163,13 @@ def capture_geometry(contract: InputContract, camera_resize: bool, roi: str | li
     return replace(contract, roi=None), CameraResize.for_contract(contract)
 
 
+def _decision_mode(config: CameraConfig) -> str:
+    if config.parts == "frames":
+        return f"k={config.k} of n={config.n}"
+    reject = f", reject {config.reject} after {config.reject_delay:g} ms" if config.reject else ""
+    return f"parts {config.parts} (defective at {config.part_k} flagged frames){reject}"
+
+
 def run_config(config: CameraConfig, *, bundle: Bundle | None = None, source=None,
                stop: threading.Event | None = None, log: Callable[[str], None] | None = None,
                profile: str | None = None) -> RunSummary:
@@ -168,20 +198,24 @@ def run_config(config: CameraConfig, *, bundle: Bundle | None = None, source=Non
         board = open_status(config, stack, log)
         dispatcher = open_sinks(config, board)
         stack.callback(dispatcher.close, config.drain_timeout)
+        # After the sinks (closed before them): the reject output fires what is still due and the
+        # trigger input stops before the last events drain.
+        tracker, reject, counters = open_line_mode(config, contract, stack, log)
         stack.enter_context(source)
         described = engine.describe()
         config.save(Path(config.events).with_suffix(".config.json"),
                     {"artifact_used": artifact.name, "artifact_sha256": artifact.sha256,
                      "engine": described, "profile": profile, "started": now_iso()})
-        loop = FrameLoop(engine, contract, decider, KofN(config.k, config.n), dispatcher.emit,
-                         RunStats(), context={"source": config.source, "artifact": artifact.name},
-                         snapshot_path=snapshot_paths(config.snapshots))
+        loop = FrameLoop(engine, contract, decider, tracker, dispatcher.emit,
+                         RunStats(counters=counters),
+                         context={"source": config.source, "artifact": artifact.name},
+                         snapshot_path=snapshot_paths(config.snapshots), reject=reject)
         if board is not None:
             board.attach(loop, source, dispatcher, {"artifact": artifact.name, "bundle": config.bundle,
                                                     "backend": described.get("backend")})
         log(f"[start] {artifact.name} on {described.get('backend')} ({described.get('threads')} threads), "
             f"source {config.source}{' (camera-side resize)' if resize else ''}, "
-            f"k={config.k} of n={config.n}, events -> {config.events}")
+            f"{_decision_mode(config)}, events -> {config.events}")
         reason = drive(loop, source, dispatcher, config, stopper=stopper, stop=stop, log=log, board=board)
     summary = summarize(loop, source, dispatcher, reason, artifact.name, described)
     atomic_write_json(Path(config.events).with_suffix(".summary.json"), summary.to_dict())

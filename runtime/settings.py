@@ -13,6 +13,7 @@ from pathlib import Path
 from runtime import configfile
 from runtime.errors import EdgeFlagError
 from runtime.fsutil import atomic_write_json
+from runtime.parts import check_spec
 from runtime.roi import parse_roi
 
 
@@ -38,6 +39,17 @@ class CameraConfig:
     thresholds: dict[str, float] = field(default_factory=dict)  # per defect class, over the bundle's
     k: int = 3  # a defect starts when k of the last n frames are flagged
     n: int = 5
+    # Line mode (runtime.parts): "frames" (continuous material: k-of-n windows), "pitch:N" (N frames per
+    # part), "presence" (the runtime sees parts enter and leave the ROI), "trigger:gpio:PIN" /
+    # "trigger:udp:PORT" / "trigger:stdin" (an external signal starts each part).
+    parts: str = "frames"
+    part_k: int = 1  # a part is defective when at least part_k of its frames are flagged
+    part_frames: int = 3  # trigger mode: frames that belong to a part after its trigger
+    reject: str | None = None  # line mode: "gpio:PIN[:pulse_ms]", one pulse per defective part
+    reject_delay: float = 0.0  # ms from the part's trigger (or first frame) to its reject pulse
+    # Line mode's production counters, kept across restarts; None: next to the event log
+    # (<events>.counters.json); "none" keeps them in memory only.
+    counters: str | None = None
     realtime: bool = False  # pace files/folders at their frame rate instead of as fast as possible
     width: int | None = None  # capture size asked of a live camera
     height: int | None = None
@@ -80,11 +92,28 @@ class CameraConfig:
             except ValueError as exc:
                 raise ConfigError(f"{exc}; e.g. --roi 0.2,0.1,0.8,0.9, or --roi full for the whole "
                                   "frame") from None
+        try:
+            check_spec(self.parts)
+        except (ValueError, EdgeFlagError) as exc:
+            raise ConfigError(str(exc)) from None
+        if self.reject and self.parts == "frames":
+            raise ConfigError(f"reject={self.reject!r} needs line mode (one pulse per part): add --parts "
+                              "pitch:N, presence or trigger:...; for continuous material use --sink gpio:PIN")
+        if int(self.part_k) < 1 or int(self.part_frames) < 1 or self.reject_delay < 0:
+            raise ConfigError(f"need part_k >= 1, part_frames >= 1 and reject_delay >= 0, got "
+                              f"{self.part_k}, {self.part_frames}, {self.reject_delay}")
         for name in ("max_frames", "duration", "threads", "queue_size", "drain_timeout", "health_stall",
                      "health_backlog"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"{name} must be positive, got {value}")
+
+    @property
+    def counters_path(self) -> Path | None:
+        """Where line mode keeps its production counters (None: in memory only)."""
+        if self.counters in ("none", "off", ""):
+            return None
+        return Path(self.counters) if self.counters else Path(self.events).with_suffix(".counters.json")
 
     def to_dict(self) -> dict:
         """JSON-ready settings."""

@@ -1,4 +1,4 @@
-"""Run statistics: FPS, frame-to-decision latency percentiles, drops and events.
+"""Run statistics: FPS, frame-to-decision latency percentiles, drops, events and (line mode) parts.
 
 Latency is measured from ``Frame.captured`` (when the source got the frame) to the moment the
 decision is known, so for a live camera it includes the time the frame waited in the reader.
@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from runtime.counters import ProductionCounters
+
 
 @dataclass
 class _Interval:
@@ -26,8 +28,9 @@ class _Interval:
 class RunStats:
     """Counters of one run. ``record`` per decided frame, ``line`` for the periodic stats line."""
 
-    def __init__(self, window: int = 2048, clock=time.monotonic):
+    def __init__(self, window: int = 2048, clock=time.monotonic, counters: ProductionCounters | None = None):
         self._clock = clock
+        self.counters = counters  # line mode: parts by verdict (persisted when it has a path)
         self.started = clock()
         self.frames = 0  # frames decided
         self.corrupt = 0  # frames the loop skipped as unusable (the source counts its own too)
@@ -48,6 +51,12 @@ class RunStats:
         self._interval.frames += 1
         self._interval.latencies.append(decided - captured)
         self._recent.append(decided)
+
+    def record_part(self, verdict: str, label: str, complete: bool = True) -> None:
+        """One part's verdict (line mode); counted from then on even if no counters were given."""
+        if self.counters is None:
+            self.counters = ProductionCounters()
+        self.counters.record(verdict, label, complete)
 
     def stop(self) -> None:
         """Freeze the run's duration (shutdown and sink flushing are not frame processing)."""
@@ -86,18 +95,22 @@ class RunStats:
                  f"latency_ms p50={_fmt(p50)} p95={_fmt(p95)}",
                  f"events={self.events}", f"flagged_frames={self.flagged_frames}",
                  f"corrupt={self.corrupt}"]
+        if self.counters is not None:
+            parts.append(self.counters.line())
         parts += [f"{k}={v}" for k, v in (extra or {}).items()]
         return "[stats] " + " ".join(parts)
 
     def summary(self) -> dict:
         """Totals and percentiles over the run (latency over the last ``window`` frames)."""
         elapsed = self.elapsed
+        counts = {"parts": self.counters.to_dict()} if self.counters is not None else {}
         return {
             "frames": self.frames, "seconds": round(elapsed, 3),
             "fps": round(self.frames / elapsed, 2) if elapsed > 0 else None,
             "latency_ms": {"p50": self._pct_ms(self._latency, 50), "p95": self._pct_ms(self._latency, 95)},
             "compute_ms": {"p50": self._pct_ms(self._compute, 50), "p95": self._pct_ms(self._compute, 95)},
             "events": self.events, "flagged_frames": self.flagged_frames, "corrupt_skipped": self.corrupt,
+            **counts,
         }
 
 

@@ -110,6 +110,26 @@ def start_camera(*args: str, stderr_path: Path) -> subprocess.Popen:
                             stderr=open(stderr_path, "w"))
 
 
+def kill_9_after_lines(events: Path, lines: int, *args: str, stderr_path: Path) -> list[dict]:
+    """Start the camera program with ``args``, SIGKILL it once ``events`` holds ``lines`` lines, and
+    return the log's complete records, after checking nothing written before the kill was lost."""
+    import signal
+
+    proc = start_camera(*args, "--events", str(events), stderr_path=stderr_path)
+    try:
+        wait_for(lambda: events.exists() and events.read_text().count("\n") >= lines, what=f"{lines} lines")
+        before = events.read_bytes()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    after = events.read_bytes()
+    assert after.startswith(before)  # nothing written earlier was lost or rewritten
+    records = [json.loads(line) for line in after[: after.rfind(b"\n") + 1].decode().splitlines()]
+    assert len(records) >= before.count(b"\n") >= lines
+    return records
+
+
 def jsonl(path: Path) -> list[dict]:
     """Every line of an event log, each parsed (fails on any invalid line)."""
     return [json.loads(line) for line in path.read_text().splitlines()]

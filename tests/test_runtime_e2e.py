@@ -19,6 +19,7 @@ from tests.runtime_support import (
     expected_starts,
     frames_of,
     jsonl,
+    kill_9_after_lines,
     require_confident_parts,
     run_camera,
     start_camera,
@@ -100,22 +101,9 @@ def test_sigterm_closes_the_open_defect_and_flushes_the_log(tiny_bundle, tiny_ru
 def test_kill_9_leaves_every_earlier_event_line_intact(tiny_bundle, tiny_run, parts, tmp_path):
     video = tmp_path / "busy.mp4"
     belt(tiny_run, parts, "od" * 40, video, frames_per_part=4, fps=50)  # an event every 40 ms
-    events, err = tmp_path / "events.jsonl", tmp_path / "stderr.txt"
-    proc = start_camera("--bundle", str(tiny_bundle), "--source", str(video), "--realtime", "--headless",
-                        "--k", "2", "--n", "2", "--events", str(events), "--snapshots", str(tmp_path / "s"),
-                        stderr_path=err)
-    try:
-        wait_for(lambda: events.exists() and events.read_text().count("\n") >= 6, what="6 event lines")
-        before = events.read_bytes()
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        proc.kill()
-    after = events.read_bytes()
-    assert after.startswith(before)  # nothing written earlier was lost or rewritten
-    complete = after[: after.rfind(b"\n") + 1].decode().splitlines()
-    records = [json.loads(line) for line in complete]
-    assert len(records) >= before.count(b"\n") >= 6
+    records = kill_9_after_lines(tmp_path / "events.jsonl", 6, "--bundle", str(tiny_bundle), "--source",
+                                 str(video), "--realtime", "--headless", "--k", "2", "--n", "2",
+                                 "--snapshots", str(tmp_path / "s"), stderr_path=tmp_path / "stderr.txt")
     assert {r["type"] for r in records} == {"defect_start", "defect_end"}
 
 

@@ -20,22 +20,28 @@ def _import_gpiozero():
     return gpiozero
 
 
+def gpiozero_device(kind: str, pin: int | str, **options):
+    """``gpiozero.<kind>(pin, **options)``, with errors that say how to fix them."""
+    gpiozero = _import_gpiozero()
+    try:
+        return getattr(gpiozero, kind)(pin, **options)
+    except gpiozero.BadPinFactory as exc:
+        raise SinkError(f"gpio: gpiozero found no GPIO library on this machine ({exc}). Fix: on a "
+                        "Raspberry Pi `pip install lgpio` in the venv (Pi 5 needs lgpio)") from exc
+    except gpiozero.GPIOZeroError as exc:
+        raise SinkError(f"gpio: cannot use pin {pin!r} ({exc}); pins are BCM numbers (17) or "
+                        "names like GPIO17 / BOARD11") from exc
+
+
 class GpioSink(Sink):
     """Drives ``pin`` high for ``pulse_ms`` on each event whose type is in ``events``."""
 
-    def __init__(self, pin: int | str, pulse_ms: int = 200, events: tuple[str, ...] = ("defect_start",),
-                 active_high: bool = True):
-        gpiozero = _import_gpiozero()
+    def __init__(self, pin: int | str, pulse_ms: int = 200,
+                 events: tuple[str, ...] = ("defect_start", "part"), active_high: bool = True):
         self.pin, self.pulse_s, self.events = pin, pulse_ms / 1000.0, events
         self.name = f"gpio:{pin}"
-        try:
-            self.device = gpiozero.DigitalOutputDevice(pin, active_high=active_high, initial_value=False)
-        except gpiozero.BadPinFactory as exc:
-            raise SinkError(f"gpio sink: gpiozero found no GPIO library on this machine ({exc}). Fix: on a "
-                            "Raspberry Pi `pip install lgpio` in the venv (Pi 5 needs lgpio)") from exc
-        except gpiozero.GPIOZeroError as exc:
-            raise SinkError(f"gpio sink: cannot use pin {pin!r} ({exc}); pins are BCM numbers (17) or "
-                            "names like GPIO17 / BOARD11") from exc
+        self.device = gpiozero_device("DigitalOutputDevice", pin, active_high=active_high,
+                                      initial_value=False)
         self._pulse_until = 0.0
 
     @classmethod
@@ -47,8 +53,8 @@ class GpioSink(Sink):
         return cls(int(pin) if pin.isdigit() else pin, **({"pulse_ms": int(pulse)} if pulse else {}))
 
     def handle(self, event: dict, frame: np.ndarray | None) -> None:
-        if event.get("type") not in self.events:
-            return
+        if event.get("type") not in self.events or event.get("verdict", "defect") != "defect":
+            return  # line mode: only defective parts (the timed reject output is runtime.reject)
         self._pulse_until = time.monotonic() + self.pulse_s
         self.device.blink(on_time=self.pulse_s, off_time=0, n=1, background=True)
 

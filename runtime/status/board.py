@@ -116,13 +116,14 @@ class StatusBoard:
         healthy, reasons = self.health()
         with self._lock:
             events = {f"{t}:{label}": n for (t, label), n in sorted(self.events_by.items())}
-            recent = [{k: e.get(k) for k in ("id", "type", "time", "label", "peak_score", "frame_index")}
+            recent = [{k: e.get(k) for k in ("id", "type", "time", "label", "peak_score", "score", "part_id",
+                                             "frame_index") if k in e}
                       for e, _ in reversed(self.snapshots)]
         return {"healthy": healthy, "problems": reasons, "info": self.info,
                 "frames": stats.frames if stats else 0, "events": stats.events if stats else 0,
                 "flagged_frames": stats.flagged_frames if stats else 0,
                 "fps": stats.recent_fps if stats else None, "latency_ms": summary.get("latency_ms"),
-                "events_by_type_and_class": events, "recent_defects": recent,
+                "events_by_type_and_class": events, "recent_defects": recent, "parts": summary.get("parts"),
                 "source": self.source_stats(), "sinks": self.sink_stats()}
 
 

@@ -157,6 +157,17 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("status page: " + fmt, *args)
 
 
+def _part_rows(parts: dict | None) -> list[tuple[str, object]]:
+    """Line mode's production counters, as rows of the counters table."""
+    if not parts:
+        return []
+    hour = parts["last_hour"]
+    return [("parts", parts["parts"]), ("ok / defective", f"{parts['ok']} / {parts['defective']}"),
+            ("yield", "-" if parts["yield"] is None else f"{100 * parts['yield']:.2f}%"),
+            *((f"defective {k}", v) for k, v in parts["defective_by_class"].items()),
+            ("last hour parts / defective", f"{hour['parts']} / {hour['defective']}")]
+
+
 def _page(s: dict) -> str:
     """The phone-sized page: live frame, health, counters, sinks, recent defect snapshots."""
     e = html.escape
@@ -165,13 +176,14 @@ def _page(s: dict) -> str:
         ("frames", s["frames"]), ("events", s["events"]), ("flagged frames", s["flagged_frames"]),
         ("fps", f"{s['fps']:.1f}" if s["fps"] else "-"),
         ("latency p50 / p95 ms", f"{lat.get('p50', '-')} / {lat.get('p95', '-')}"),
+        *_part_rows(s.get("parts")),
         *((f"{k}", v) for k, v in s["events_by_type_and_class"].items()),
         *((f"source {k}", v) for k, v in s["source"].items() if not isinstance(v, dict)),
         *((k, v) for k, v in s["info"].items())))
     sinks = "".join(f"<li>{e(name)}: {e(', '.join(f'{k}={v}' for k, v in st.items()))}</li>"
                     for name, st in s["sinks"].items() if isinstance(st, dict))
     shots = "".join(f'<figure><img src="/snapshot/{i}.jpg" alt="defect"><figcaption>{e(str(d["label"]))} '
-                    f'{d["peak_score"]} {e(str(d["time"]))}</figcaption></figure>'
+                    f'{d.get("peak_score", d.get("score"))} {e(str(d["time"]))}</figcaption></figure>'
                     for i, d in enumerate(s["recent_defects"]))
     health = "healthy" if s["healthy"] else "UNHEALTHY: " + "; ".join(s["problems"])
     return f"""<!doctype html><html><head><meta charset="utf-8">
