@@ -29,11 +29,13 @@ demo: setup
 	$(PY) -m train --data data/synthetic --name demo --config train/configs/demo.toml
 	# --keep-going: a rejected artifact is recorded in the bundle; the camera uses a passing one.
 	$(PY) -m export --run runs/demo --out bundles/demo --keep-going
-	$(PY) -m train.conveyor render --run runs/demo --out data/conveyor.mp4
+	$(PY) -m train.conveyor render --run runs/demo --out data/conveyor.mp4 --frames-per-part 8
 	rm -f events/demo.jsonl
 	# --allow-unfit: the demo runs even if its small model misses the line targets (it then says so).
+	# Line mode on the demo's indexed belt (a part every 8 frames): one verdict and one event per part.
+	rm -f events/demo.counters.json
 	$(PY) -m runtime.camera --bundle bundles/demo --source data/conveyor.mp4 --headless \
-		--events events/demo.jsonl --snapshots events/snapshots --allow-unfit
+		--events events/demo.jsonl --snapshots events/snapshots --allow-unfit --parts pitch:8
 	$(PY) -m train.conveyor score --truth data/conveyor.json --events events/demo.jsonl
 
 synth: setup

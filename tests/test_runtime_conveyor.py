@@ -107,3 +107,28 @@ def test_render_errors_name_the_problem(tmp_path):
 def test_render_refuses_empty_belts(tiny_run, tmp_path, flag):
     done = conveyor("render", "--run", str(tiny_run), "--out", str(tmp_path / "v.mp4"), flag, "0")
     assert done.returncode == 2 and ">= 1" in done.stderr
+
+
+def part_ev(part_id: int, first: int, last: int, verdict: str, label: str) -> dict:
+    return {"type": "part", "part_id": part_id, "first_frame_index": first, "last_frame_index": last,
+            "frame_index": last, "verdict": verdict, "label": label, "score": 0.9}
+
+
+def test_score_parts_counts_parts_rejects_and_good_parts_rejected(tmp_path):
+    # Truth: ok, crack, pit, ok, crack, ok. The log: part 4 (crack) passed, part 3 (good) rejected as
+    # pit, the first good part covered by two events (split), the last part never counted.
+    events = [part_ev(1, 0, 3, "ok", "ok"), part_ev(2, 4, 7, "ok", "ok"),
+              part_ev(3, 8, 15, "defect", "crack"), part_ev(4, 16, 23, "defect", "crack"),
+              part_ev(5, 24, 31, "defect", "pit"), part_ev(6, 32, 39, "ok", "ok")]
+    truth, log = write(tmp_path, events)
+    from train.conveyor import score_parts
+
+    result = score_parts(truth, log)
+    assert (result.parts, result.defective, result.counted, result.split) == (6, 3, 6, 1)
+    assert (result.defective_rejected, result.class_matches) == (2, 1)  # part 2 is a pit, called crack
+    assert [p["part"] for p in result.good_rejected] == [3]
+    assert [p["part"] for p in result.defective_passed] == [4]
+    assert [p["part"] for p in result.uncounted] == [5] and not result.exact_count
+    out = conveyor("score", "--truth", str(truth), "--events", str(log))
+    assert out.returncode == 0 and "parts counted:      6 (NOT exact: 1 uncounted, 1 split)" in out.stdout
+    assert "good rejected:      1/3 (33.3%)" in out.stdout and "defective rejected: 2/3" in out.stdout

@@ -314,3 +314,20 @@ def test_the_status_page_shows_the_production_counters():
     assert snap["parts"]["parts"] == 4 and snap["recent_defects"][0]["part_id"] == 2
     page = _page(snap)
     assert "yield" in page and "75.00%" in page and "defective crack" in page and "0.91" in page
+
+
+def test_the_demo_belt_in_pitch_mode_counts_every_part_and_rejects_each_defective_one(tiny_bundle, tiny_run,
+                                                                                       tmp_path):
+    from train.conveyor import score_parts
+
+    video = tmp_path / "belt.mp4"
+    belt(tiny_run, confident_parts(tiny_bundle, tiny_run), "oddddoodo", video, frames_per_part=8)
+    events = tmp_path / "events.jsonl"
+    done = run_camera("--bundle", str(tiny_bundle), "--source", str(video), "--headless", "--events",
+                      str(events), "--no-snapshots", "--parts", "pitch:8")
+    assert done.returncode == 0, done.stderr
+    result = score_parts(video.with_suffix(".json"), events)
+    # Four defective parts in a row: four verdicts, four rejects (frame mode merges them into one).
+    assert result.exact_count and result.counted == 9
+    assert (result.defective_rejected, len(result.good_rejected)) == (5, 0)
+    assert "parts: 9 (4 ok, 5 defective" in done.stderr

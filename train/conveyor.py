@@ -11,9 +11,12 @@ defective part is *caught* when an event's flagged frames overlap its frames, *m
 none does; an event overlapping only good parts is a *false alarm*. Misses and false alarms
 are reported, not errors: the exit status is non-zero only for malformed input.
 
-There are no empty-belt frames between parts: the model only ever saw parts, and a real line
-would use a part-present trigger or an "empty" class for the gaps. Consecutive defective parts
-therefore merge into one event; the scorer counts every defective part that event covers.
+There are no empty-belt frames between parts: the model only ever saw parts. In frame mode
+(k-of-n windows) consecutive defective parts therefore merge into one event; the scorer counts every
+defective part that event covers. The belt is an indexed line (a part every ``frames_per_part``
+frames), so line mode ``--parts pitch:8`` gives one ``part`` event per part, and a log of part
+events is scored per part (:func:`score_parts`): parts counted against the truth, defective parts
+rejected (one reject pulse each), good parts rejected.
 
 Imports only numpy, OpenCV and :mod:`runtime` (never TensorFlow).
 """
@@ -194,15 +197,19 @@ def event_spans(events: list[dict], last_frame: int) -> list[dict]:
     return spans
 
 
-def score(truth: str | Path, events: str | Path) -> Score:
-    """Match the event log to the truth file of :func:`render_video`."""
+def read_truth(truth: str | Path) -> tuple[list[dict], int]:
+    """(parts, last frame index) of a truth file written by :func:`render_video`."""
     try:
         meta = json.loads(Path(truth).read_text())
-        parts = meta["parts"]
-        last = int(meta["frame_count"]) - 1
+        return meta["parts"], int(meta["frame_count"]) - 1
     except (OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
         raise ConveyorError(f"truth file {truth}: unreadable or incomplete ({exc}); expected the JSON "
                             "written by `python -m train.conveyor render`") from exc
+
+
+def score(truth: str | Path, events: str | Path) -> Score:
+    """Match the event log's defect windows to the truth file of :func:`render_video`."""
+    parts, last = read_truth(truth)
     spans = event_spans(read_events(events), last)
     result = Score(parts=len(parts), defective=sum(p["defective"] for p in parts), events=len(spans))
     hits: dict[int, list[dict]] = {}
@@ -223,6 +230,84 @@ def score(truth: str | Path, events: str | Path) -> Score:
         else:
             result.missed.append(p)
     return result
+
+
+@dataclass
+class PartScore:
+    """Line mode's ``part`` events matched to the truth, one event per part expected."""
+
+    parts: int = 0
+    defective: int = 0
+    counted: int = 0  # part events in the log
+    defective_rejected: int = 0
+    good_rejected: list[dict] = field(default_factory=list)
+    defective_passed: list[dict] = field(default_factory=list)
+    uncounted: list[dict] = field(default_factory=list)  # truth parts no event covers
+    split: int = 0  # truth parts covered by more than one part event
+    class_matches: int = 0  # rejected defective parts whose event class is the part's class
+
+    @property
+    def exact_count(self) -> bool:
+        """One event per truth part, none extra, none missing."""
+        return self.counted == self.parts and not self.uncounted and not self.split
+
+    def text(self) -> str:
+        """Human summary, one fact per line."""
+        good = self.parts - self.defective
+        rate = 100 * len(self.good_rejected) / good if good else 0.0
+        lines = [f"parts on the belt:  {self.parts} ({self.defective} defective)",
+                 f"parts counted:      {self.counted} ({'exact' if self.exact_count else 'NOT exact'}: "
+                 f"{len(self.uncounted)} uncounted, {self.split} split)",
+                 f"defective rejected: {self.defective_rejected}/{self.defective} (one reject pulse each)",
+                 f"good rejected:      {len(self.good_rejected)}/{good} ({rate:.1f}%)",
+                 f"class agreement:    {self.class_matches}/{self.defective_rejected} rejected defective"]
+        lines += [f"  defective part {p['part']} passed ({p['label']}, frames {p['first_frame']}-"
+                  f"{p['last_frame']}): {p['image']}" for p in self.defective_passed[:10]]
+        lines += [f"  good part {p['part']} rejected (as {p['event_label']}): {p['image']}"
+                  for p in self.good_rejected[:10]]
+        return "\n".join(lines)
+
+
+def score_parts(truth: str | Path, events: str | Path) -> PartScore:
+    """Match each ``part`` event to the truth part its frames overlap most."""
+    parts, _ = read_truth(truth)
+    log = [e for e in read_events(events) if e.get("type") == "part"]
+    result = PartScore(parts=len(parts), defective=sum(p["defective"] for p in parts), counted=len(log))
+    hits: dict[int, list[dict]] = {}
+    for e in log:
+        try:
+            first, last = int(e["first_frame_index"]), int(e["last_frame_index"])
+            if "verdict" not in e or "label" not in e:
+                raise KeyError("verdict" if "verdict" not in e else "label")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConveyorError(f"part event {e}: missing or bad field {exc}; expected first_frame_index, "
+                                "last_frame_index, verdict, label") from exc
+        overlap = [(min(last, p["last_frame"]) - max(first, p["first_frame"]), p["part"]) for p in parts]
+        best, part = max(overlap)
+        if best >= 0:
+            hits.setdefault(part, []).append(e)
+    for p in parts:
+        events_of = hits.get(p["part"], [])
+        if not events_of:
+            result.uncounted.append(p)
+            continue
+        result.split += len(events_of) > 1
+        rejected = [e for e in events_of if e["verdict"] == "defect"]
+        if p["defective"] and rejected:
+            result.defective_rejected += 1
+            result.class_matches += any(e["label"] == p["label"] for e in rejected)
+        elif p["defective"]:
+            result.defective_passed.append(p)
+        elif rejected:
+            result.good_rejected.append({**p, "event_label": rejected[0]["label"]})
+    return result
+
+
+def _score_text(truth: str | Path, events: str | Path) -> str:
+    """Per part when the log holds line mode's part events, else per defect window."""
+    if any(e.get("type") == "part" for e in read_events(events)):
+        return score_parts(truth, events).text()
+    return score(truth, events).text()
 
 
 # ---------------------------------------------------------------------------------------------- CLI
@@ -246,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
             out = render(args.pop("run"), args.pop("out"), **args)
             print(f"wrote {out} and {out.with_suffix('.json')}")
         else:
-            print(score(args["truth"], args["events"]).text())
+            print(_score_text(args["truth"], args["events"]))
     except EdgeFlagError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
