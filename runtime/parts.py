@@ -148,24 +148,25 @@ class PitchParts(_Tracker):
 class PresenceParts(_Tracker):
     """A part is the run of frames in which :class:`PresenceDetector` sees it on the inspection line.
 
-    The verdict is taken over the part's *central* frames — those at which it covers at least
-    ``central`` of its peak width on the line, i.e. when it is well inside the view rather than
-    entering or leaving it — so a neighbour half in the picture does not decide for it. The part's
-    frame range and count still cover every frame that saw it.
+    The verdict is taken over the part's *central* frames — those in which its middle is within
+    ``central`` of the ROI's width from the line (the frame nearest, if none is), i.e. where the model
+    sees it centred as in its training photos rather than entering or leaving the view — so a
+    neighbour half in the picture does not decide for it. The part's frame range and count still
+    cover every frame that saw it.
     """
 
-    def __init__(self, detector: PresenceDetector | None = None, part_k: int = 1, central: float = 0.6,
+    def __init__(self, detector: PresenceDetector | None = None, part_k: int = 1, central: float = 0.08,
                  max_frames: int = 256):
         super().__init__(part_k)
-        if not 0 <= central <= 1:
-            raise ValueError(f"parts: central must be in [0, 1], got {central}")
+        if not 0 <= central <= 0.5:
+            raise ValueError(f"parts: central must be in [0, 0.5] of the ROI width, got {central}")
         if detector is None:
             from runtime.presence import PresenceDetector
 
             detector = PresenceDetector()
         self.detector = detector
         self.central, self.max_frames = central, max_frames
-        self._frames: list[tuple] = []  # (occupancy, flagged, label, score, index, payload, captured)
+        self._frames: list[tuple] = []  # (offset, flagged, label, score, index, payload, captured)
 
     @property
     def active(self) -> bool:
@@ -180,17 +181,18 @@ class PresenceParts(_Tracker):
         if present:
             if len(self._frames) >= self.max_frames:  # a part that never leaves: keep the pictures bounded
                 payload = None
-            self._frames.append((self.detector.occupancy, flagged, label, score, index, payload, captured))
+            offset = self.detector.offset if self.detector.offset is not None else 1.0
+            self._frames.append((offset, flagged, label, score, index, payload, captured))
         return event
 
     def _close(self, complete: bool = True) -> PartEvent | None:
         frames, self._frames = self._frames, []
         if not frames:
             return None
-        peak = max(f[0] for f in frames)
+        limit = max(self.central, min(f[0] for f in frames))  # at least the most centred frame
         self._open(frames[0][6])
-        for occ, flagged, label, score, index, payload, _ in frames:
-            if occ >= self.central * peak:
+        for offset, flagged, label, score, index, payload, _ in frames:
+            if offset <= limit:
                 self.part.add(flagged, label, score, index, payload)
         event = super()._close(complete)
         event.first_frame_index, event.last_frame_index = frames[0][4], frames[-1][4]

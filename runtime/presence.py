@@ -47,7 +47,7 @@ class PresenceSettings:
     leave: float = 0.02
     enter_frames: int = 2
     leave_frames: int = 2
-    neck: float = 0.5
+    neck: float = 0.35
     refresh: float = 0.05
 
     def __post_init__(self) -> None:
@@ -73,6 +73,7 @@ class PresenceDetector:
         self.present = False
         self.started = False
         self.occupancy = 0.0
+        self.offset: float | None = None  # the part's middle from the line, share of the ROI
         self._run = 0  # consecutive frames agreeing with a change of state
         self._front: int | None = None  # downstream end of the stretch on the line, last frame
 
@@ -111,8 +112,11 @@ class PresenceDetector:
         profile = occupied.mean(axis=0)  # share of the belt's width, per position along the travel
         line = len(profile) // 2
         self.occupancy = float(profile[line - 1:line + 2].max())
-        front = self._front_of_stretch(profile, line)
-        self._step(self.occupancy, front)
+        stretch = self._stretch(profile, line)
+        # Where the part on the line sits: its middle's distance from the line, as a share of the
+        # ROI (0 = centred, where the model sees it as in its training photos).
+        self.offset = abs((stretch[0] + stretch[1]) / 2 - line) / len(profile) if stretch else None
+        self._step(self.occupancy, stretch[1] if stretch else None)
         # Where no part covers it, the background learns local changes (dust, a shadow); the global
         # level stays out of it (the median takes that each frame), so places that parts keep covering
         # never fall out of step with the rest while the light drifts.
@@ -120,19 +124,22 @@ class PresenceDetector:
         self.background[free] += self.s.refresh * diff[free]
         return self.present
 
-    def _front_of_stretch(self, profile: np.ndarray, line: int) -> int | None:
-        """Downstream end of the part on the line: the next waist after it, else the blob's end."""
+    def _stretch(self, profile: np.ndarray, line: int) -> tuple[int, int] | None:
+        """(upstream, downstream) end of the part on the line: the waists around it, else its blob's
+        ends; None when nothing is on the line."""
         above = profile > self.s.leave
         if not above[line]:
             return None
         lo = line - int(np.argmin(above[line::-1])) + 1 if not above[:line + 1].all() else 0
         hi = line + int(np.argmin(above[line:])) - 1 if not above[line:].all() else len(profile) - 1
         blob = profile[lo:hi + 1]
-        for x in range(line - lo, len(blob) - 1):  # waists at or after the line
-            if 0 < x and blob[x] <= blob[x - 1] and blob[x] <= blob[x + 1]:
-                if blob[x] < self.s.neck * min(blob[:x].max(), blob[x + 1:].max()):
-                    return lo + x
-        return hi
+        at = line - lo
+        waists = [x for x in range(1, len(blob) - 1)
+                  if blob[x] <= blob[x - 1] and blob[x] <= blob[x + 1]
+                  and blob[x] < self.s.neck * min(blob[:x].max(), blob[x + 1:].max())]
+        back = max((x for x in waists if x < at), default=0)
+        front = min((x for x in waists if x >= at), default=len(blob) - 1)
+        return lo + back, lo + front
 
     def _step(self, occ: float, front: int | None) -> None:
         s = self.s

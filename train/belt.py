@@ -29,33 +29,42 @@ def disc(diameter: int, shade: float, rng: np.random.Generator) -> tuple[np.ndar
     return tex.astype(np.float32), mask > 0
 
 
+Sprite = tuple[np.ndarray, np.ndarray]  # (HxWx3 float BGR texture, HxW bool or float alpha)
+
+
 def moving_belt(gaps: list[int], diameter: int = 120, speed: int = 12, seed: int = 0, drift: float = 0.3,
                 noise: float = 4.0, size: tuple[int, int] = (640, 480), lead: int = 160,
                 tail: int = 200, shades: tuple[float, ...] = (45.0, 190.0),
                 light_step: tuple[int, float] | None = None) -> tuple[list[np.ndarray], list[list[int]]]:
-    """(frames, truth): ``len(gaps) + 1`` parts; ``truth[i]`` = frames part i covers the line.
+    """(frames, truth) of ``len(gaps) + 1`` discs; ``truth[i]`` = the frames part i covers the line.
 
     ``light_step=(frame, factor)`` multiplies the lighting by ``factor`` from that frame on (a door
     opened, a lamp switched) on top of the drift.
     """
     rng = np.random.default_rng(seed)
+    sprites = [disc(diameter, float(rng.choice(shades)), rng) for _ in range(len(gaps) + 1)]
+    return belt_frames(sprites, gaps, speed, rng, drift=drift, noise=noise, size=size, lead=lead, tail=tail,
+                       light_step=light_step)
+
+
+def belt_frames(sprites: list[Sprite], gaps: list[int], speed: int, rng: np.random.Generator, *,
+                drift: float = 0.3, noise: float = 4.0, size: tuple[int, int] = (640, 480), lead: int = 160,
+                tail: int = 200, belt_grey: float = BELT_GREY, light_step: tuple[int, float] | None = None,
+                ) -> tuple[list[np.ndarray], list[list[int]]]:
+    """Frames of ``sprites`` travelling left to right, vertically centred, ``gaps`` px apart."""
     width, height = size
-    starts = [-lead - diameter]  # left edge of each part at frame 0
-    for gap in gaps:
-        starts.append(starts[-1] - diameter - int(gap))
-    parts = [disc(diameter, float(rng.choice(shades)), rng) for _ in starts]
+    starts = [-lead - sprites[0][0].shape[1]]  # left edge of each part at frame 0
+    for gap, (tex, _) in zip(gaps, sprites[1:], strict=True):
+        starts.append(starts[-1] - tex.shape[1] - int(gap))
     n = int((width / 2 - starts[-1] + tail) / speed)
     frames, truth = [], [[] for _ in starts]
-    y0, line = height // 2 - diameter // 2, width // 2
+    line = width // 2
     for f in range(n):
-        frame = np.full((height, width, 3), BELT_GREY, np.float32)
-        for i, ((tex, mask), start) in enumerate(zip(parts, starts, strict=True)):
-            x0 = start + f * speed
-            lo, hi = max(0, x0), min(width, x0 + diameter)
-            if lo < hi:
-                m = mask[:, lo - x0:hi - x0]
-                frame[y0:y0 + diameter, lo:hi][m] = tex[:, lo - x0:hi - x0][m]
-            if x0 <= line < x0 + diameter:
+        frame = np.full((height, width, 3), belt_grey, np.float32)
+        for i, ((tex, alpha), start) in enumerate(zip(sprites, starts, strict=True)):
+            x0, (h, w) = start + f * speed, tex.shape[:2]
+            _paste(frame, tex, alpha, x0, height // 2 - h // 2)
+            if x0 <= line < x0 + w:
                 truth[i].append(f)
         frame = cv2.blur(frame, (speed // 6 * 2 + 1, 1))  # exposure a third of the frame interval
         light = 1 + drift * np.sin(2 * np.pi * f / 90)
@@ -64,6 +73,16 @@ def moving_belt(gaps: list[int], diameter: int = 120, speed: int = 12, seed: int
         frame = frame * light + rng.normal(0, noise, frame.shape)
         frames.append(frame.clip(0, 255).astype(np.uint8))
     return frames, truth
+
+
+def _paste(frame: np.ndarray, tex: np.ndarray, alpha: np.ndarray, x0: int, y0: int) -> None:
+    h, w = tex.shape[:2]
+    lo, hi = max(0, x0), min(frame.shape[1], x0 + w)
+    if lo >= hi:
+        return
+    a = alpha[:, lo - x0:hi - x0].astype(np.float32)[..., None]
+    region = frame[y0:y0 + h, lo:hi]
+    region[:] = region * (1 - a) + tex[:, lo - x0:hi - x0] * a
 
 
 def presence_windows(detector, frames: list[np.ndarray]) -> list[tuple[int, int]]:

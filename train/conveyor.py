@@ -51,6 +51,12 @@ class RenderConfig:
     fps: float = 10.0
     seed: int = 0
     defect_share: float = 0.3  # share of defective parts on the belt (a line is mostly good parts)
+    # A belt that moves (train/belt.py): 640x480 frames, each part cut round out of its photo at
+    # part_px and carried through the view at speed px per frame, touching or apart; else one
+    # still picture per part for frames_per_part frames (an indexed line).
+    moving: bool = False
+    speed: int = 12
+    part_px: int = 192
 
 
 # ------------------------------------------------------------------------------------------- render
@@ -118,11 +124,77 @@ def render_video(parts: list[tuple[str, str]], data_dir: Path, out: str | Path, 
 def render(run: str | Path, out: str | Path, **options) -> Path:
     """Render the demo video of held-out parts of ``run`` (options: :class:`RenderConfig` fields)."""
     config = RenderConfig(**options)
-    if config.frames_per_part < 1 or config.parts < 1:
-        raise ConveyorError(f"need parts >= 1 and frames_per_part >= 1, got {config}")
+    if config.frames_per_part < 1 or config.parts < 1 or config.speed < 1 or config.part_px < 32:
+        raise ConveyorError(f"need parts >= 1, frames_per_part >= 1, speed >= 1, part_px >= 32; got {config}")
     data_dir, items, manifest = read_test_split(run)
     parts = plan_parts(items, manifest["ok_label"], config)
+    if config.moving:
+        return render_moving(parts, data_dir, out, manifest["ok_label"], config)
     return render_video(parts, data_dir, out, manifest["ok_label"], config.frames_per_part, config.fps)
+
+
+GAPS_PX = (0, 0, 6, 20, 50, 100, 180)  # edge to edge at part_px 192: touching, close, spaced
+
+
+def render_moving(parts: list[tuple[str, str]], data_dir: Path, out: str | Path, ok_label: str,
+                  config: RenderConfig) -> Path:
+    """Write ``out`` (mp4, 640x480) of the parts moving through the view, plus ``out.json``.
+
+    Truth per part: the frames in which it covers the middle column (the inspection line), and the
+    ROI to give the camera (``--roi``): a square of ``part_px`` around the middle of the view.
+    """
+    from train.belt import belt_frames
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(config.seed)
+    sprites = [_cut_out(read_image(data_dir / rel), config.part_px) for rel, _ in parts]
+    gaps = [int(round(g * config.part_px / 192)) for g in rng.choice(GAPS_PX, len(parts) - 1)]
+    frames, seen = belt_frames(sprites, gaps, config.speed, rng, drift=0.15, noise=3.0, belt_grey=70.0,
+                               lead=200, tail=config.part_px)
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), config.fps, (w, h))
+    if not writer.isOpened():
+        raise ConveyorError(f"{out}: OpenCV cannot write an mp4v video here (no FFMPEG in this build?)")
+    try:
+        for frame in frames:
+            writer.write(frame)
+    finally:
+        writer.release()
+    half_x, half_y = config.part_px / 2 / w, config.part_px / 2 / h
+    truth = [{"part": i, "first_frame": f[0], "last_frame": f[-1], "label": label,
+              "defective": label != ok_label, "image": rel, "gap_before_px": gaps[i - 1] if i else None}
+             for i, ((rel, label), f) in enumerate(zip(parts, seen, strict=True))]
+    atomic_write_json(out.with_suffix(".json"),
+                      {"video": out.name, "data_dir": str(data_dir), "fps": config.fps, "moving": True,
+                       "frame_count": len(frames), "speed_px": config.speed, "part_px": config.part_px,
+                       "roi": [round(0.5 - half_x, 4), round(0.5 - half_y, 4), round(0.5 + half_x, 4),
+                               round(0.5 + half_y, 4)],
+                       "ok_label": ok_label, "parts": truth})
+    return out
+
+
+def _cut_out(rgb: np.ndarray, px: int) -> tuple[np.ndarray, np.ndarray]:
+    """A photo as a sprite: BGR at ``px``, alpha the part alone.
+
+    The part is what differs from the photo's own background (the median of its border) by more
+    than 30 grey levels, cleaned up and reduced to its largest connected piece, edges feathered:
+    the photo's belt stays behind, so parts on the moving belt show their own outline (and meet at
+    a waist when they touch), as on a real line.
+    """
+    bgr = cv2.cvtColor(cv2.resize(rgb, (px, px), interpolation=cv2.INTER_CUBIC), cv2.COLOR_RGB2BGR)
+    grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    edge = max(2, px // 16)
+    border = np.concatenate([grey[:edge].ravel(), grey[-edge:].ravel(), grey[:, :edge].ravel(),
+                             grey[:, -edge:].ravel()])
+    mask = (np.abs(grey - np.median(border)) > 30).astype(np.uint8)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (max(3, px // 48),) * 2)
+    mask = cv2.morphologyEx(cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel), cv2.MORPH_CLOSE, kernel)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask)
+    if count > 1:
+        mask = (labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
+    alpha = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), px / 192)
+    return bgr.astype(np.float32), alpha
 
 
 # -------------------------------------------------------------------------------------------- score
@@ -320,6 +392,9 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--out", default="data/conveyor.mp4")
     d = RenderConfig()
     for name, value in asdict(d).items():
+        if isinstance(value, bool):
+            r.add_argument(f"--{name.replace('_', '-')}", action="store_true", help="(off by default)")
+            continue
         r.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value,
                        help=f"(default {value})")
     s = sub.add_parser("score", help="compare an event log with the truth JSON")
