@@ -114,15 +114,20 @@ class FrameLoop:
             self._emit_part(event)
             return
         record = event_record(event, self.context)
-        picture = None
-        if event.kind == "start" and event.payload is not None:
-            picture, name = event.payload
-            if name:
-                record["peak_frame_name"] = name
-            if self.snapshot_path is not None:
-                record["snapshot"] = self.snapshot_path(record)
+        picture = self._snapshot(record, event.payload) if event.kind == "start" else None
         self.stats.events += 1
         self.emit(record, picture)
+
+    def _snapshot(self, record: dict, payload) -> np.ndarray | None:
+        """The event's picture (its worst frame), named in ``record`` before it is emitted."""
+        if payload is None:
+            return None
+        picture, name = payload
+        if name:
+            record["peak_frame_name"] = name
+        if self.snapshot_path is not None:
+            record["snapshot"] = self.snapshot_path(record)
+        return picture
 
     def _emit_part(self, event: PartEvent) -> None:
         # Every part is an event (ok ones too: the count is the production record); only a
@@ -134,12 +139,7 @@ class FrameLoop:
                 due = self.reject.schedule(
                     event.part_id, event.reference if event.reference is not None else self.clock())
                 record["reject_in_ms"] = round((due - self.clock()) * 1e3, 1)
-            if event.payload is not None:
-                picture, name = event.payload
-                if name:
-                    record["peak_frame_name"] = name
-                if self.snapshot_path is not None:
-                    record["snapshot"] = self.snapshot_path(record)
+            picture = self._snapshot(record, event.payload)
         self.stats.record_part(event.verdict, event.label, event.complete)
         self.stats.events += 1
         self.emit(record, picture)

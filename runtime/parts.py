@@ -211,12 +211,7 @@ class TriggerParts(_Tracker):
 
     def __init__(self, trigger, frames: int, part_k: int = 1):
         super().__init__(part_k)
-        if not isinstance(frames, int) or frames < 1:
-            raise ValueError(f"parts: trigger mode needs part_frames >= 1, got {frames!r}; "
-                             "e.g. --part-frames 3")
-        if part_k > frames:
-            raise ValueError(f"parts: part_k={part_k} flagged frames can never happen in {frames} frames "
-                             "per part; lower --part-k or raise --part-frames")
+        check_trigger_frames(frames, part_k)
         self.trigger, self.frames = trigger, frames
         self.pending: list[PartEvent] = []
 
@@ -257,6 +252,15 @@ class TriggerParts(_Tracker):
         self.trigger.close()
 
 
+def check_trigger_frames(frames: int, part_k: int) -> None:
+    """Raise unless ``frames`` per triggered part can hold ``part_k`` flagged ones."""
+    if not isinstance(frames, int) or frames < 1:
+        raise ValueError(f"parts: trigger mode needs part_frames >= 1, got {frames!r}; e.g. --part-frames 3")
+    if part_k > frames:
+        raise ValueError(f"parts: part_k={part_k} flagged frames can never happen in {frames} frames "
+                         "per part; lower --part-k or raise --part-frames")
+
+
 def check_spec(spec: str) -> str:
     """``spec`` if it names a mode (without opening any device or socket), else a ValueError."""
     if spec in ("frames", "presence") or spec.startswith("trigger:"):
@@ -278,28 +282,20 @@ def make_tracker(spec: str, part_k: int = 1, roi: tuple[float, float, float, flo
     ``trigger`` is an open :class:`runtime.triggers.TriggerInput`; without it ``trigger:...``
     specs are opened here (so only a valid spec opens a device or a socket).
     """
-    if spec == "frames":
+    if check_spec(spec) == "frames":
         return None
     if spec.startswith("trigger:"):
-        if trigger is None:
+        if trigger is None:  # checked before the device or socket is opened
             from runtime.triggers import open_trigger
 
-            if not isinstance(part_frames, int) or part_frames < 1 or part_k > part_frames:
-                TriggerParts(None, part_frames, part_k)  # raises the error that says why
+            check_trigger_frames(part_frames, part_k)
             trigger = open_trigger(spec.split(":", 1)[1])
         return TriggerParts(trigger, part_frames, part_k)
     if spec == "presence":
         from runtime.presence import PresenceDetector
 
         return PresenceParts(PresenceDetector(presence, roi), part_k)
-    if spec.startswith("pitch:"):
-        try:
-            every = int(spec.split(":", 1)[1])
-        except ValueError:
-            every = None
-        return PitchParts(every, part_k)
-    raise ValueError(f"--parts must be one of {', '.join(PART_MODES)}, got {spec!r}; "
-                     "e.g. --parts pitch:8 (8 frames per part) or --parts presence")
+    return PitchParts(int(spec.split(":", 1)[1]), part_k)
 
 
 def part_record(event: PartEvent) -> dict:
