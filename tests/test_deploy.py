@@ -108,7 +108,10 @@ def _plan(sshd, prefix: Path, video: Path, bundle: Path, **kw) -> DeployPlan:
     p = str(prefix)
     # "cd ...; nohup ... &", not "cd ... && nohup ... &": the latter backgrounds a subshell that keeps
     # ssh's stdout open, and the restart would return only when the camera ends.
-    restart = (f"P={p}; [ -f $P/camera.pid ] && kill $(cat $P/camera.pid) 2>/dev/null; "
+    # The old process is waited for, as systemd's restart stops before it starts: one still writing
+    # to the truncated log would leave a run of NUL bytes at the start of the new one.
+    restart = (f"P={p}; if [ -f $P/camera.pid ]; then old=$(cat $P/camera.pid); kill $old 2>/dev/null; "
+               f"for i in $(seq 100); do kill -0 $old 2>/dev/null || break; sleep 0.1; done; fi; "
                f"cd $P/app; nohup $P/venv/bin/python -m runtime.camera --bundle $P/bundle "
                f"--source {video} --realtime --fps 3 --headless --stats-every 1 "
                f"--events $P/events.jsonl > $P/camera.log 2>&1 < /dev/null & echo $! > $P/camera.pid")
