@@ -1,4 +1,4 @@
-"""Area (box-filter) downscaling spread over CPU cores, bit-identical to ``cv2.INTER_AREA``.
+"""Area (box-filter) downscaling: bit-identical to ``cv2.INTER_AREA`` on several cores, or cheap.
 
 For a non-integer scale factor (640x480 -> 224x224 is 2.86 x 2.14) OpenCV's area resize takes a
 generic path that it splits into parallel stripes by *output* size (one stripe per 64 Ki output
@@ -9,6 +9,9 @@ source edge falls on a whole input row (``m * H / h`` an integer). Each band the
 same scale factor as the whole frame (OpenCV's weight tables depend only on it), so resizing the
 bands separately, one per core, writes exactly the pixels of a single ``cv2.resize`` call (a test
 pins that).
+
+That still leaves ~0.7 ms for a VGA frame on two cores. ``resize_area_bilinear`` (the contract's
+``area-bilinear``) is the cheap one: OpenCV's vectorised whole-factor area path, then bilinear.
 """
 
 from __future__ import annotations
@@ -82,3 +85,24 @@ def resize_area(image: np.ndarray, width: int, height: int) -> np.ndarray:
     for future in pending:
         future.result()
     return out
+
+
+def resize_area_bilinear(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Area shrink by the largest whole factor per axis, then bilinear for the factor left (below 2).
+
+    A whole factor takes OpenCV's vectorised area path (640x480 -> 320x240 in ~0.07 ms, against
+    ~1 ms for the generic path to 224 px); bilinear over a factor below 2 still lets every source
+    pixel weigh in, so a one-pixel defect is not skipped as it can be by bilinear over 2.86x. When
+    a side is not a multiple of its factor, the few pixels over (fewer than the factor) are cut
+    evenly from both edges. Training, the export gate and the camera all call this, so they see
+    the same pixels.
+    """
+    src_h, src_w = image.shape[:2]
+    kx, ky = max(1, src_w // width), max(1, src_h // height)
+    if kx > 1 or ky > 1:
+        w, h = src_w // kx, src_h // ky
+        x0, y0 = (src_w - w * kx) // 2, (src_h - h * ky) // 2
+        image = cv2.resize(image[y0:y0 + h * ky, x0:x0 + w * kx], (w, h), interpolation=cv2.INTER_AREA)
+    if image.shape[0] == height and image.shape[1] == width:
+        return image
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from runtime.area_resize import resize_area
+from runtime.area_resize import resize_area, resize_area_bilinear
 from runtime.contract import LETTERBOX_PAD, InputContract
 
 
@@ -32,12 +32,18 @@ def crop_roi(image: np.ndarray, contract: InputContract) -> np.ndarray:
     return image[r0:r1, c0:c1]
 
 
+# The contract's one-call interpolations as OpenCV flags (the area ones have their own functions).
+_CV2_FLAGS = {"bilinear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST, "bicubic": cv2.INTER_CUBIC}
+
+
 def _scaled(image: np.ndarray, width: int, height: int, contract: InputContract) -> np.ndarray:
     if image.shape[0] == height and image.shape[1] == width:
         return image
-    if contract.cv2_interpolation == cv2.INTER_AREA:  # same pixels as cv2.resize, on all cores
+    if contract.interpolation == "area":  # same pixels as cv2.resize, on all cores
         return resize_area(image, width, height)
-    return cv2.resize(image, (width, height), interpolation=contract.cv2_interpolation)
+    if contract.interpolation == "area-bilinear":
+        return resize_area_bilinear(image, width, height)
+    return cv2.resize(image, (width, height), interpolation=_CV2_FLAGS[contract.interpolation])
 
 
 def fitted_size(width: int, height: int, contract: InputContract) -> tuple[int, int]:

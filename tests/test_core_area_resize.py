@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from runtime import area_resize
-from runtime.area_resize import band_edges, resize_area
+from runtime.area_resize import band_edges, resize_area, resize_area_bilinear
 
 
 @pytest.fixture(autouse=True)
@@ -42,3 +42,46 @@ def test_band_edges_fall_on_whole_source_rows():
     assert edges[0] == 0 and edges[-1] == 224 and len(edges) == 5
     assert all(m * 480 % 224 == 0 for m in edges)
     assert band_edges(481, 224, 4) == [0, 224]  # gcd 1: no inner edge exists, one band
+
+
+# ---------------------------------------------------------------------------- area-bilinear (cheap)
+def test_area_bilinear_is_the_area_filter_at_a_whole_factor():
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 256, (192, 192, 3), dtype=np.uint8)  # the moving belt's ROI -> 64 px
+    np.testing.assert_array_equal(resize_area_bilinear(image, 64, 64),
+                                  cv2.resize(image, (64, 64), interpolation=cv2.INTER_AREA))
+
+
+def test_area_bilinear_shrinks_by_whole_factors_then_bilinear():
+    rng = np.random.default_rng(6)
+    frame = rng.integers(0, 256, (480, 641, 3), dtype=np.uint8)  # 641 = 2 x 320 + 1: one column over
+    half = cv2.resize(frame[:, 0:640], (320, 240), interpolation=cv2.INTER_AREA)
+    expected = cv2.resize(half, (224, 168), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(resize_area_bilinear(frame, 224, 168), expected)
+    small = rng.integers(0, 256, (50, 40, 3), dtype=np.uint8)  # growing: bilinear alone
+    np.testing.assert_array_equal(resize_area_bilinear(small, 64, 64),
+                                  cv2.resize(small, (64, 64), interpolation=cv2.INTER_LINEAR))
+
+
+@pytest.mark.parametrize("src, dst", [((480, 640), (168, 224)), ((720, 1280), (126, 224)),
+                                      ((300, 300), (224, 224))])
+def test_area_bilinear_lets_every_source_pixel_count(src, dst):
+    """A one-pixel defect anywhere in the frame changes the model's input (bilinear alone skips some)."""
+    base = np.full(src + (3,), 100, np.uint8)
+    ref = resize_area_bilinear(base, dst[1], dst[0])
+    margin = max(src[0] // dst[0], src[1] // dst[1])  # pixels an uneven side may cut at the edges
+    # Steps of 7 and 11 rows/columns meet every offset within a whole factor (2, 3, 5) many times.
+    for r in range(margin, src[0] - margin, 7):
+        for c in range(margin + r % 11, src[1] - margin, 11 * 7):
+            dot = base.copy()
+            dot[r, c] = 255
+            assert not np.array_equal(resize_area_bilinear(dot, dst[1], dst[0]), ref), (r, c)
+    # Bilinear over the whole factor does skip rows (a row k within its first period is lost for some
+    # k): why the area step exists. Below 2x it skips none.
+    plain = cv2.resize(base, (dst[1], dst[0]), interpolation=cv2.INTER_LINEAR)
+    lost = []
+    for k in range(8):
+        line = base.copy()
+        line[k] = 255
+        lost.append(np.array_equal(cv2.resize(line, (dst[1], dst[0]), interpolation=cv2.INTER_LINEAR), plain))
+    assert any(lost) == (src[0] / dst[0] > 2)

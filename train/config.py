@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from runtime.configfile import read_config_file
+from runtime.contract import DEFAULT_INTERPOLATION, RESIZE_MODES
 from runtime.contract import INTERPOLATIONS as CONTRACT_INTERPOLATIONS
-from runtime.contract import RESIZE_MODES
 from runtime.fitness import DEFAULT_MAX_FALSE_ALARM_RATE, DEFAULT_MIN_DEFECT_RECALL, LineTargets
 from runtime.hints import closest
 from runtime.roi import parse_roi
@@ -43,8 +43,10 @@ class TrainConfig:
     backbone: str = _f("mobilenet_v2", "backbone architecture", choices=BACKBONES)
     alpha: float = _f(1.0, "width multiplier (V2: 0.35..1.4; V3 with imagenet: 0.75 or 1.0)")
     image_size: int = _f(224, "square model input size in px (>= 32)")
-    interpolation: str = _f("area", "resize interpolation (part of the input contract)",
-                            choices=INTERPOLATIONS)
+    interpolation: str = _f(DEFAULT_INTERPOLATION,
+                            "resize interpolation (part of the input contract): area-bilinear (area by "
+                            "whole factors, then bilinear: fast on camera frames), area (one area step), "
+                            "bilinear, nearest, bicubic", choices=INTERPOLATIONS)
     resize: str = _f("letterbox", "how photos of another aspect reach the square input (part of the input "
                                 "contract): stretch, letterbox (keep the aspect, pad) or crop (keep the "
                                 "aspect, cut the centre)", choices=RESIZE_MODES)

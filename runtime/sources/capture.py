@@ -93,7 +93,10 @@ def stream_source(url: str, *, reconnect: bool = True,
         os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
     policy = policy or ReconnectPolicy()
     timeout_ms = int(policy.stall_timeout * 1000)
-    params = (cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms)
+    # The read timeout is twice the stall timeout: the reader's own watchdog notices a silent stream
+    # first (and says "stalled"); FFMPEG's timeout only frees the abandoned thread from its read.
+    # Equal timeouts raced, and a hung camera was then reported as a read error half the time.
+    params = (cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, 2 * timeout_ms)
     return CaptureSource(url, cv2.CAP_FFMPEG, params=params, hint=_STREAM_HINT, reconnect=reconnect,
                          policy=policy, description=_redact(url))
 
