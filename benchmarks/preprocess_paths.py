@@ -1,7 +1,9 @@
 """Two per-frame shortcuts of the runtime vs the plain code: ``python -m benchmarks.preprocess_paths``.
 
 * area resize of a camera frame to the model size: one ``cv2.resize(INTER_AREA)`` call vs
-  ``runtime.area_resize.resize_area`` (the same pixels, cut into row bands over the cores);
+  ``runtime.area_resize.resize_area`` (the same pixels, cut into row bands over the cores), and
+  the contract's default ``area-bilinear`` (``resize_area_bilinear``: area by whole factors, then
+  bilinear; other pixels, which training sees too);
 * int8 input requantization of a model-sized frame: float arithmetic
   (``runtime.backends.litert.quantize``) vs the 256-entry ``cv2.LUT`` table the backend uses.
 
@@ -16,7 +18,7 @@ import cv2
 import numpy as np
 
 from benchmarks.harness import interleaved, write_result
-from runtime.area_resize import resize_area
+from runtime.area_resize import resize_area, resize_area_bilinear
 from runtime.backends.litert import quantization_table, quantize
 
 FRAMES = ((480, 640), (240, 320), (720, 1280))  # camera frame height, width
@@ -36,9 +38,12 @@ def resize_rows(size: int, rounds: int, iters: int) -> list[dict]:
         same = np.array_equal(cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA),
                               resize_area(frame, size, size))
         t = interleaved({"cv2": lambda f=frame: cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA),
-                         "banded": lambda f=frame: resize_area(f, size, size)}, rounds=rounds, iters=iters)
+                         "banded": lambda f=frame: resize_area(f, size, size),
+                         "area_bilinear": lambda f=frame: resize_area_bilinear(f, size, size)},
+                        rounds=rounds, iters=iters)
         rows.append({"frame": f"{shape[1]}x{shape[0]}", "cv2_ms": t["cv2"]["median_of_rounds_ms"],
-                     "banded_ms": t["banded"]["median_of_rounds_ms"], "identical": same})
+                     "banded_ms": t["banded"]["median_of_rounds_ms"],
+                     "area_bilinear_ms": t["area_bilinear"]["median_of_rounds_ms"], "identical": same})
     return rows
 
 
@@ -67,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"area resize to {args.size}x{args.size} (ms, median of {args.rounds} interleaved rounds)")
     for r in resize:
         print(f"  {r['frame']:>9}  cv2 {r['cv2_ms']:.3f}  banded {r['banded_ms']:.3f}  "
-              f"speed-up {r['cv2_ms'] / r['banded_ms']:.2f}x  identical={r['identical']}")
+              f"speed-up {r['cv2_ms'] / r['banded_ms']:.2f}x  identical={r['identical']}  "
+              f"area-bilinear {r['area_bilinear_ms']:.3f} ({r['cv2_ms'] / r['area_bilinear_ms']:.1f}x)")
     print(f"int8 input of {args.size}x{args.size}x3: float {quant['float_ms']:.3f} ms, "
           f"LUT {quant['lut_ms']:.3f} ms ({quant['float_ms'] / quant['lut_ms']:.1f}x), "
           f"identical={quant['identical']}")
