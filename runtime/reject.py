@@ -157,6 +157,8 @@ class RejectScheduler:
                  name: str = "reject", delay: TimeDelay | EncoderDelay | None = None):
         if delay_s < 0 or pulse_s <= 0:
             raise RejectError(f"reject: need delay >= 0 and pulse width > 0, got {delay_s} s, {pulse_s} s")
+        if delay is not None and delay_s:
+            raise RejectError(f"reject: got both delay_s={delay_s} and delay={delay!r}; give one of them")
         self.device, self.pulse_s, self.clock, self.name = device, pulse_s, clock, name
         self.delay = delay or TimeDelay(delay_s, clock)
         self._due: list[tuple[float, int]] = []  # (target: due time or encoder count, part id), a heap
