@@ -24,6 +24,7 @@ EXAMPLES = """examples:
   python -m runtime.camera --source rtsp://cam/stream --sink webhook:http://plc:8080/reject
   python -m runtime.camera --parts presence --reject gpio:17:150 --reject-delay 800  # a part per verdict
   python -m runtime.camera --parts trigger:gpio:27 --part-frames 3 --reject gpio:17   # photo-eye on GPIO27
+  python -m runtime.camera --parts trigger:gpio:27 --reject gpio:17 --reject-delay encoder:22:400  # encoder
 
 sources: camera index or /dev/videoN, video file, rtsp:// http(s):// streams, a GStreamer pipeline
 (contains ' ! '), csi://N (Jetson CSI camera), picamera2 (Pi), an image folder or glob.
@@ -81,9 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"trigger mode: frames per part after its trigger (default {D.part_frames})")
     g.add_argument("--reject", metavar="gpio:PIN[:pulse_ms]",
                    help="reject output: one pulse per defective part, after --reject-delay")
-    g.add_argument("--reject-delay", type=float, metavar="MS",
-                   help="ms from the part's trigger (or first frame) to its reject pulse: camera-to-gate "
-                        f"distance / belt speed (default {D.reject_delay:g})")
+    g.add_argument("--reject-delay", metavar="MS|encoder:PIN:COUNT[:low]",
+                   help="from the part's trigger (or first frame) to its reject pulse: MS milliseconds "
+                        f"(camera-to-gate distance / belt speed; default {D.reject_delay:g}), or COUNT "
+                        "pulses of a belt encoder on GPIO PIN (camera-to-gate distance x pulses per mm: "
+                        "follows a belt that slows or stops; low = active-low, with the pull-up)")
     g.add_argument("--counters", metavar="FILE",
                    help="production counters kept across restarts (default: <events>.counters.json; "
                         "none = off)")

@@ -136,9 +136,9 @@ class FrameLoop:
         picture = None
         if event.verdict == "defect":
             if self.reject is not None:
-                due = self.reject.schedule(
+                target = self.reject.schedule(
                     event.part_id, event.reference if event.reference is not None else self.clock())
-                record["reject_in_ms"] = round((due - self.clock()) * 1e3, 1)
+                record.update(self.reject.until(target))  # reject_in_ms, or reject_in_pulses (encoder)
             picture = self._snapshot(record, event.payload)
         self.stats.record_part(event.verdict, event.label, event.complete)
         self.stats.events += 1

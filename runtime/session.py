@@ -47,12 +47,18 @@ def open_line_mode(config: CameraConfig, contract: InputContract, stack: ExitSta
         from runtime.reject import open_reject
 
         reject = open_reject(config.reject, config.reject_delay)
-        stack.callback(reject.close)
+        stack.callback(close_reject, reject, log)
     counters = ProductionCounters(config.counters_path, log=log)
     if counters.restored:  # part ids go on from where the last run stopped
         tracker.next_id = counters.parts + 1
         log(f"[start] counters restored from {config.counters_path}: {counters.line()}")
     return tracker, reject, counters
+
+
+def close_reject(reject, log: Callable[[str], None]) -> None:
+    """Fire what the reject output still owes, then log its counts (late, overlapped, unfired ...)."""
+    reject.close()
+    log(f"[stop] reject {reject.name}: {reject.summary()}")
 
 
 def choose_artifact(bundle: Bundle, config: CameraConfig) -> Artifact:
@@ -166,7 +172,9 @@ def capture_geometry(contract: InputContract, camera_resize: bool, roi: str | li
 def _decision_mode(config: CameraConfig) -> str:
     if config.parts == "frames":
         return f"k={config.k} of n={config.n}"
-    reject = f", reject {config.reject} after {config.reject_delay:g} ms" if config.reject else ""
+    from runtime.reject import describe_delay
+
+    reject = f", reject {config.reject} after {describe_delay(config.reject_delay)}" if config.reject else ""
     return f"parts {config.parts} (defective at {config.part_k} flagged frames){reject}"
 
 

@@ -14,6 +14,7 @@ from runtime import configfile
 from runtime.errors import EdgeFlagError
 from runtime.fsutil import atomic_write_json
 from runtime.parts import check_spec
+from runtime.reject import EncoderSpec, RejectError, parse_delay
 from runtime.roi import parse_roi
 
 
@@ -46,7 +47,9 @@ class CameraConfig:
     part_k: int = 1  # a part is defective when at least part_k of its frames are flagged
     part_frames: int = 3  # trigger mode: frames that belong to a part after its trigger
     reject: str | None = None  # line mode: "gpio:PIN[:pulse_ms]", one pulse per defective part
-    reject_delay: float = 0.0  # ms from the part's trigger (or first frame) to its reject pulse
+    # From the part's trigger (or first frame) to its reject pulse: ms (a number), or a distance in belt
+    # encoder pulses, "encoder:PIN:COUNT[:low]" (COUNT pulses of an encoder on GPIO PIN).
+    reject_delay: float | str = 0.0
     # Line mode's production counters, kept across restarts; None: next to the event log
     # (<events>.counters.json); "none" keeps them in memory only.
     counters: str | None = None
@@ -99,14 +102,33 @@ class CameraConfig:
         if self.reject and self.parts == "frames":
             raise ConfigError(f"reject={self.reject!r} needs line mode (one pulse per part): add --parts "
                               "pitch:N, presence or trigger:...; for continuous material use --sink gpio:PIN")
-        if int(self.part_k) < 1 or int(self.part_frames) < 1 or self.reject_delay < 0:
-            raise ConfigError(f"need part_k >= 1, part_frames >= 1 and reject_delay >= 0, got "
-                              f"{self.part_k}, {self.part_frames}, {self.reject_delay}")
+        if int(self.part_k) < 1 or int(self.part_frames) < 1:
+            raise ConfigError(f"need part_k >= 1 and part_frames >= 1, got {self.part_k}, {self.part_frames}")
+        self._check_reject_delay()
         for name in ("max_frames", "duration", "threads", "queue_size", "drain_timeout", "health_stall",
                      "health_backlog"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"{name} must be positive, got {value}")
+
+    def _check_reject_delay(self) -> None:
+        """Parse reject_delay (a number of ms, kept a float; or an encoder spec, kept as text)."""
+        try:
+            delay = parse_delay(self.reject_delay)
+        except RejectError as exc:
+            raise ConfigError(str(exc)) from None
+        if not isinstance(delay, EncoderSpec):
+            self.reject_delay = delay
+            return
+        self.reject_delay = str(self.reject_delay).strip()
+        # One pin cannot be both the encoder's input and another input or the reject output.
+        taken = {"reject": _gpio_pin(self.reject or "", "gpio:"),
+                 "parts": _gpio_pin(self.parts, "trigger:gpio:")}
+        for name, pin in taken.items():
+            if pin and pin == str(delay.pin):
+                raise ConfigError(f"reject_delay {self.reject_delay!r} and {name}={getattr(self, name)!r} "
+                                  f"use the same pin {pin}: wire the encoder to a pin of its own, e.g. "
+                                  "--reject gpio:17 --reject-delay encoder:22:400")
 
     @property
     def counters_path(self) -> Path | None:
@@ -123,6 +145,11 @@ class CameraConfig:
         """Write the resolved settings (plus ``extra``, e.g. the artifact used) as JSON."""
         atomic_write_json(path, {**self.to_dict(), **(extra or {})})
         return Path(path)
+
+
+def _gpio_pin(spec: str, prefix: str) -> str:
+    """The PIN of ``<prefix>PIN[:...]``, or "" when ``spec`` is not of that form."""
+    return spec.removeprefix(prefix).partition(":")[0] if spec.startswith(prefix) else ""
 
 
 FIELD_NAMES = tuple(f.name for f in fields(CameraConfig))

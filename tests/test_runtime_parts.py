@@ -15,7 +15,7 @@ import pytest
 from runtime.counters import ProductionCounters
 from runtime.parts import NOT_INSPECTED, PitchParts, PresenceParts, TriggerParts, make_tracker
 from runtime.presence import PresenceDetector, PresenceSettings
-from runtime.reject import RejectScheduler
+from runtime.reject import EncoderDelay, RejectScheduler
 from runtime.session import run
 from runtime.settings import CameraConfig, ConfigError
 from runtime.triggers import TriggerInput, UdpTrigger
@@ -202,6 +202,185 @@ def test_a_verdict_later_than_its_due_time_is_pulsed_at_once_and_counted_late(mo
     reject.schedule(1, time.monotonic() - 1.0)
     reject.close()
     assert reject.stats == {"scheduled": 1, "pulsed": 1, "late": 1, "overlapped": 0}
+
+
+# ------------------------------------------------------------------------------ reject by belt encoder
+def encoder_reject(mock_pins, count: int, close_wait_s: float = 0.2):
+    """A reject output on GPIO17 timed by ``count`` pulses of an encoder on GPIO22 (mock pins)."""
+    from gpiozero import DigitalOutputDevice
+
+    from runtime.encoder import GpioEncoder
+
+    encoder = GpioEncoder(22)
+    reject = RejectScheduler(DigitalOutputDevice(17, initial_value=False), pulse_s=0.02,
+                             delay=EncoderDelay(encoder, count, close_wait_s=close_wait_s))
+    return reject, encoder, mock_pins.pin(22)
+
+
+def move(pin, pulses: int = 1) -> None:
+    """The belt moves ``pulses`` encoder pulses (edges driven on the mock input pin)."""
+    for _ in range(pulses):
+        pin.drive_high()
+        pin.drive_low()
+
+
+def gate_pulses(mock_pins) -> int:
+    """How many times the reject output (GPIO17) has gone on so far."""
+    return [s.state for s in mock_pins.pin(17).states].count(True)
+
+
+def no_pulse_yet(mock_pins, pulses: int, settle: float = 0.1) -> bool:
+    """Still ``pulses`` gate pulses after giving the scheduler's thread ``settle`` s to (wrongly) fire."""
+    time.sleep(settle)
+    return gate_pulses(mock_pins) == pulses
+
+
+def test_an_encoder_delay_fires_after_exactly_count_pulses_never_before(mock_pins):
+    reject, encoder, belt_pin = encoder_reject(mock_pins, count=5)
+    reject.schedule(1, time.monotonic())
+    move(belt_pin, 4)
+    assert no_pulse_yet(mock_pins, 0, settle=0.3) and mock_pins.pin(17).state is False  # 4 of 5: not yet
+    move(belt_pin)
+    wait_for(lambda: reject.stats["pulsed"] == 1, timeout=10, what="the pulse at the 5th encoder pulse")
+    assert reject.pulses[0][1] >= encoder.time_of(5)  # the gate went on after the 5th pulse, not before
+    reject.close()
+    assert gate_pulses(mock_pins) == 1 and mock_pins.pin(17).state is False
+    assert {k: reject.stats[k] for k in ("scheduled", "pulsed", "unfired", "encoder_count")} == {
+        "scheduled": 1, "pulsed": 1, "unfired": 0, "encoder_count": 5}
+
+
+def test_a_stopped_belt_gives_no_pulse_until_it_moves_and_close_counts_what_it_never_brought(mock_pins):
+    reject, _, belt_pin = encoder_reject(mock_pins, count=3, close_wait_s=0.2)
+    reject.schedule(1, time.monotonic())
+    move(belt_pin, 2)
+    assert no_pulse_yet(mock_pins, 0, settle=0.3)  # the belt stopped one pulse short: the part waits
+    move(belt_pin)
+    wait_for(lambda: reject.stats["pulsed"] == 1, timeout=10, what="the pulse once the belt moves")
+    reject.schedule(2, time.monotonic())  # a second part, and the belt stops for good
+    started = time.monotonic()
+    reject.close()
+    assert time.monotonic() - started < 5.0  # waited close_wait_s for the belt, not forever
+    assert (reject.stats["pulsed"], reject.stats["unfired"], gate_pulses(mock_pins)) == (1, 1, 1)
+
+
+def test_close_waits_for_a_moving_belt_to_bring_owed_parts_to_the_gate(mock_pins):
+    import threading
+
+    reject, _, belt_pin = encoder_reject(mock_pins, count=4, close_wait_s=30.0)
+    reject.schedule(1, time.monotonic())
+    stop = threading.Event()
+
+    def belt_running():
+        while not stop.wait(0.02):
+            move(belt_pin)
+
+    runner = threading.Thread(target=belt_running, daemon=True)
+    runner.start()
+    try:
+        reject.close()  # returns once the part has been pulsed, long before close_wait_s
+    finally:
+        stop.set()
+        runner.join()
+    assert (reject.stats["pulsed"], reject.stats["unfired"], gate_pulses(mock_pins)) == (1, 0, 1)
+
+
+def test_two_parts_in_a_row_pulse_at_their_own_counts(mock_pins):
+    reject, _, belt_pin = encoder_reject(mock_pins, count=4)
+    assert reject.until(reject.schedule(7, time.monotonic())) == {"reject_in_pulses": 4}  # due at 4
+    move(belt_pin, 2)
+    assert reject.until(reject.schedule(8, time.monotonic())) == {"reject_in_pulses": 4}  # due at 6
+    for count, owed in ((3, 0), (4, 1), (5, 1), (6, 2), (7, 2)):  # pulses owed after each encoder pulse
+        move(belt_pin)
+        wait_for(lambda owed=owed: reject.stats["pulsed"] >= owed, timeout=10, what=f"a pulse at {count}")
+        assert no_pulse_yet(mock_pins, owed), f"a pulse too many at encoder count {count}"
+    reject.close()
+    assert [p for p, _, _ in reject.pulses] == [7, 8] and gate_pulses(mock_pins) == 2
+
+
+def test_a_part_counts_its_pulses_from_its_reference_time_not_from_its_verdict(mock_pins):
+    reject, encoder, belt_pin = encoder_reject(mock_pins, count=5)
+    seen = time.monotonic()  # the part's trigger ...
+    time.sleep(0.01)
+    move(belt_pin, 3)  # ... the belt moves 3 pulses while the model judges it ...
+    assert (encoder.count_at(seen), encoder.count_at(time.monotonic())) == (0, 3)
+    target = reject.schedule(1, seen)  # ... and the verdict comes: 2 pulses left, not 5
+    assert target == 5 and reject.until(target) == {"reject_in_pulses": 2}
+    move(belt_pin)
+    assert no_pulse_yet(mock_pins, 0)
+    move(belt_pin)
+    wait_for(lambda: reject.stats["pulsed"] == 1, timeout=10, what="the pulse at count 5")
+    reject.close()
+    assert reject.pulses[0][1] >= encoder.time_of(5) and gate_pulses(mock_pins) == 1
+
+
+def test_an_encoder_verdict_later_than_its_count_is_pulsed_at_once_and_counted_late(mock_pins):
+    reject, _, belt_pin = encoder_reject(mock_pins, count=3)
+    seen = time.monotonic()
+    time.sleep(0.01)
+    move(belt_pin, 5)  # the part passed the gate 2 pulses ago
+    time.sleep(0.05)  # well past the 5 ms allowed for scheduling jitter
+    assert reject.until(reject.schedule(1, seen)) == {"reject_in_pulses": -2}
+    wait_for(lambda: reject.stats["pulsed"] == 1, timeout=10, what="the late part's pulse, at once")
+    reject.close()
+    assert {k: reject.stats[k] for k in ("pulsed", "late", "unfired", "encoder_count")} == {
+        "pulsed": 1, "late": 1, "unfired": 0, "encoder_count": 5}
+
+
+def test_reject_delay_is_milliseconds_or_an_encoder_spec_from_flags_or_a_config_file(tmp_path):
+    from runtime.camera import build_parser, resolve_args
+
+    line = ("--parts", "trigger:gpio:27", "--reject", "gpio:17")
+    flags = vars(build_parser().parse_args([*line, "--reject-delay", "encoder:22:400:low"]))
+    assert resolve_args(flags)[0].reject_delay == "encoder:22:400:low"
+    assert resolve_args(vars(build_parser().parse_args(["--reject-delay", "800"])))[0].reject_delay == 800.0
+    cfg = tmp_path / "line.toml"
+    cfg.write_text('[camera]\nparts = "pitch:4"\nreject = "gpio:17"\nreject_delay = "encoder:GPIO22:120"\n')
+    assert resolve_args({"config": str(cfg)})[0].reject_delay == "encoder:GPIO22:120"
+
+
+@pytest.mark.parametrize(("delay", "said"), [
+    ("encoder:22", "expected encoder:PIN:COUNT[:low]"),
+    ("encoder:22:0", "COUNT >= 1"),
+    ("encoder:22:400:lo", "expected encoder:PIN:COUNT[:low]"),
+    ("encoder::400", "expected encoder:PIN:COUNT[:low]"),
+    ("fast", "expected MS"),
+    (-5, "expected MS"),
+    ("encoder:17:400", "same pin 17"),  # the reject output's own pin
+    ("encoder:27:400", "same pin 27"),  # the photo-eye's
+])
+def test_bad_reject_delays_say_what_was_expected_with_an_example(delay, said):
+    with pytest.raises(ConfigError, match=r"e\.g\. (--reject gpio:17 )?--reject-delay") as caught:
+        CameraConfig(parts="trigger:gpio:27", reject="gpio:17", reject_delay=delay)
+    assert said in str(caught.value) and repr(delay) in str(caught.value)
+
+
+def test_pitch_mode_end_to_end_with_the_reject_timed_by_a_moving_belts_encoder(tiny_bundle, part_frames,
+                                                                              tmp_path, mock_pins):
+    import threading
+
+    belt_pin, stop = mock_pins.pin(22), threading.Event()
+
+    def belt_running():
+        while not stop.wait(0.005):
+            move(belt_pin)
+
+    runner = threading.Thread(target=belt_running, daemon=True)
+    runner.start()
+    logs: list[str] = []
+    events = tmp_path / "line.jsonl"
+    try:
+        run(tiny_bundle, ListSource(belt_of(part_frames, "odddo", 5)), log=logs.append,
+            **quiet(events=str(events), snapshots=None, parts="pitch:5",
+                    reject="gpio:17:5", reject_delay="encoder:22:3"))
+    finally:
+        stop.set()
+        runner.join()
+    defective = [e for e in jsonl(events) if e["verdict"] == "defect"]
+    assert len(defective) == 3 and all("reject_in_pulses" in e for e in defective)
+    assert gate_pulses(mock_pins) == 3  # close() waited for the belt to bring every part to the gate
+    assert any("after 3 pulses of encoder:22" in line for line in logs)
+    assert any(line.startswith("[stop] reject gpio:17: scheduled 3, pulsed 3") and "unfired 0" in line
+               for line in logs), logs
 
 
 # -------------------------------------------------------------------------------------------- counters
