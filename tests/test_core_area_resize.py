@@ -47,9 +47,9 @@ def test_band_edges_fall_on_whole_source_rows():
 # ---------------------------------------------------------------------------- area-bilinear (cheap)
 def test_area_bilinear_is_the_area_filter_at_a_whole_factor():
     rng = np.random.default_rng(5)
-    image = rng.integers(0, 256, (192, 192, 3), dtype=np.uint8)  # the moving belt's ROI -> 64 px
-    np.testing.assert_array_equal(resize_area_bilinear(image, 64, 64),
-                                  cv2.resize(image, (64, 64), interpolation=cv2.INTER_AREA))
+    image = rng.integers(0, 256, (128, 192, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(resize_area_bilinear(image, 96, 64),
+                                  cv2.resize(image, (96, 64), interpolation=cv2.INTER_AREA))
 
 
 def test_area_bilinear_shrinks_by_whole_factors_then_bilinear():
@@ -58,13 +58,23 @@ def test_area_bilinear_shrinks_by_whole_factors_then_bilinear():
     half = cv2.resize(frame[:, 0:640], (320, 240), interpolation=cv2.INTER_AREA)
     expected = cv2.resize(half, (224, 168), interpolation=cv2.INTER_LINEAR)
     np.testing.assert_array_equal(resize_area_bilinear(frame, 224, 168), expected)
+    hd = rng.integers(0, 256, (720, 1280, 3), dtype=np.uint8)  # letterboxed to 224 x 126: halved twice
+    quarter = cv2.resize(cv2.resize(hd, (640, 360), interpolation=cv2.INTER_AREA), (320, 180),
+                         interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(resize_area_bilinear(hd, 224, 126),
+                                  cv2.resize(quarter, (224, 126), interpolation=cv2.INTER_LINEAR))
+    # Stretched to a square: halved once (360 < 2 x 224), then 2x1 by area, then bilinear.
+    stretched = cv2.resize(cv2.resize(hd, (640, 360), interpolation=cv2.INTER_AREA), (320, 360),
+                           interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(resize_area_bilinear(hd, 224, 224),
+                                  cv2.resize(stretched, (224, 224), interpolation=cv2.INTER_LINEAR))
     small = rng.integers(0, 256, (50, 40, 3), dtype=np.uint8)  # growing: bilinear alone
     np.testing.assert_array_equal(resize_area_bilinear(small, 64, 64),
                                   cv2.resize(small, (64, 64), interpolation=cv2.INTER_LINEAR))
 
 
 @pytest.mark.parametrize("src, dst", [((480, 640), (168, 224)), ((720, 1280), (126, 224)),
-                                      ((300, 300), (224, 224))])
+                                      ((720, 1280), (224, 224)), ((300, 300), (224, 224))])
 def test_area_bilinear_lets_every_source_pixel_count(src, dst):
     """A one-pixel defect anywhere in the frame changes the model's input (bilinear alone skips some)."""
     base = np.full(src + (3,), 100, np.uint8)
