@@ -13,9 +13,10 @@ from runtime.roi import check_roi
 # Names in the contract are portable strings; runtime.preprocess turns them into pixels.
 #   area          - OpenCV's area (box) filter in one step: the reference shrink, but slow at a
 #                   non-integer factor (640x480 -> 224 px is 2.86x: ~1 ms, a third of a 224-px invoke)
-#   area-bilinear - the area filter by the largest whole factor (OpenCV's vectorised path), then
+#   area-bilinear - the area filter by whole factors (2x2 halvings: OpenCV's vectorised path), then
 #                   bilinear for the factor below 2 that is left: every source pixel still counts, at
-#                   about a tenth of the cost; the default for new runs
+#                   about a tenth of the cost on a camera frame. An image with no whole factor to take
+#                   (a photo near the model's size) gets the area filter itself. The default for new runs
 #   bilinear, nearest, bicubic - one OpenCV call
 INTERPOLATIONS = ("area", "area-bilinear", "bilinear", "nearest", "bicubic")
 DEFAULT_INTERPOLATION = "area-bilinear"
