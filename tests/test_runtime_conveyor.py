@@ -132,3 +132,56 @@ def test_score_parts_counts_parts_rejects_and_good_parts_rejected(tmp_path):
     out = conveyor("score", "--truth", str(truth), "--events", str(log))
     assert out.returncode == 0 and "parts counted:      6 (NOT exact: 1 uncounted, 1 split)" in out.stdout
     assert "good rejected:      1/3 (33.3%)" in out.stdout and "defective rejected: 2/3" in out.stdout
+
+
+# ------------------------------------------------------------------------- parts lifted onto the belt
+def test_a_synthetic_photo_is_lifted_by_its_generators_own_outline_defects_on_the_rim_included(tmp_path):
+    import cv2
+    import numpy as np
+
+    from train.conveyor import _sprite
+    from train.synth import generate, part_and_mask, render_part_and_mask
+
+    data = generate(tmp_path / "synth", count=20, size=64, seed=5)
+    crack = sorted(p.relative_to(data).as_posix() for p in data.glob("defect/crack_*.jpg"))[0]
+    index = int(crack.rsplit("_", 1)[1][:5])
+    drawn, alpha = part_and_mask(data, crack)
+    good, _ = render_part_and_mask(np.random.default_rng([5, index]), None, 64)
+    photo = cv2.cvtColor(cv2.imread(str(data / crack)), cv2.COLOR_BGR2RGB)
+    assert np.abs(drawn.astype(int) - photo).mean() < 6  # the same picture, up to JPEG
+    # Every pixel the crack changed is on the part (a pixel-threshold cut-out took rim cracks away).
+    cracked = np.abs(drawn.astype(int) - good).max(axis=2) > 40
+    assert cracked.sum() > 5 and alpha[cracked].min() > 0.5 and 0 < alpha.mean() < 0.6
+    tex, sprite_alpha = _sprite(data, crack, 128)
+    assert tex.shape == (128, 128, 3) and sprite_alpha.shape == (128, 128)
+    assert np.abs(sprite_alpha - cv2.resize(alpha, (128, 128), interpolation=cv2.INTER_LINEAR)).max() < 1e-6
+
+
+def test_only_the_synthetic_sets_own_files_are_re_rendered(tmp_path):
+    import json as json_
+
+    from train.synth import MANIFEST, generate, part_and_mask
+
+    data = generate(tmp_path / "synth", count=20, size=48)
+    assert part_and_mask(data, "ok/not_there_00001.jpg") is None
+    assert part_and_mask(tmp_path, "ok/ok_00000.jpg") is None  # not a synthetic set
+    meta = json_.loads((data / MANIFEST).read_text())
+    (data / MANIFEST).write_text(json_.dumps({**meta, "generator_version": -1}))
+    assert part_and_mask(data, meta["files"][0]) is None  # drawn by another version: not trusted
+
+
+def test_any_other_photo_is_cut_out_with_dark_marks_kept_and_a_bore_let_through():
+    import cv2
+    import numpy as np
+
+    from train.conveyor import _cut_out
+
+    rgb = np.full((96, 96, 3), 60, np.uint8)
+    cv2.circle(rgb, (48, 48), 34, (200, 200, 190), -1)
+    cv2.circle(rgb, (48, 48), 9, (60, 60, 60), -1)  # the bore: belt shows through
+    cv2.line(rgb, (20, 40), (36, 30), (55, 55, 55), 2)  # a dark crack, as dark as the belt
+    cv2.circle(rgb, (65, 62), 3, (40, 40, 40), -1)  # a pit
+    _, alpha = _cut_out(rgb, 192)
+    assert alpha[2 * 48, 2 * 48] < 0.1 and alpha[5, 5] < 0.1  # bore and belt
+    assert alpha[2 * 35, 2 * 28] > 0.9 and alpha[2 * 62, 2 * 65] > 0.9  # crack and pit stay on the part
+    assert alpha[2 * 48, 2 * 20] > 0.9  # body

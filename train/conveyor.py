@@ -148,7 +148,7 @@ def render_moving(parts: list[tuple[str, str]], data_dir: Path, out: str | Path,
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(config.seed)
-    sprites = [_cut_out(read_image(data_dir / rel), config.part_px) for rel, _ in parts]
+    sprites = [_sprite(data_dir, rel, config.part_px) for rel, _ in parts]
     gaps = [int(round(g * config.part_px / 192)) for g in rng.choice(GAPS_PX, len(parts) - 1)]
     frames, seen = belt_frames(sprites, gaps, config.speed, rng, drift=0.15, noise=3.0, belt_grey=70.0,
                                lead=200, tail=config.part_px)
@@ -174,27 +174,55 @@ def render_moving(parts: list[tuple[str, str]], data_dir: Path, out: str | Path,
     return out
 
 
-def _cut_out(rgb: np.ndarray, px: int) -> tuple[np.ndarray, np.ndarray]:
-    """A photo as a sprite: BGR at ``px``, alpha the part alone.
+def _sprite(data_dir: Path, rel: str, px: int) -> tuple[np.ndarray, np.ndarray]:
+    """Photo ``rel`` as a sprite at ``px``: (BGR float texture, alpha of the part alone).
 
-    The part is what differs from the photo's own background (the median of its border) by more
-    than 30 grey levels, cleaned up and reduced to its largest connected piece, edges feathered:
-    the photo's belt stays behind, so parts on the moving belt show their own outline (and meet at
-    a waist when they touch), as on a real line.
+    A photo of the synthetic set carries its generator's own outline (re-rendered from its seed and
+    checked against the photo); any other photo is cut out by :func:`_cut_out`.
+    """
+    from train.synth import part_and_mask
+
+    rgb = read_image(data_dir / rel)
+    drawn = part_and_mask(data_dir, rel)
+    # JPEG moves pixels by a few levels; a stale or foreign file differs everywhere.
+    if drawn is None or drawn[0].shape != rgb.shape or np.abs(drawn[0].astype(np.int16) - rgb).mean() > 6:
+        return _cut_out(rgb, px)
+    bgr = cv2.cvtColor(cv2.resize(rgb, (px, px), interpolation=cv2.INTER_CUBIC), cv2.COLOR_RGB2BGR)
+    return bgr.astype(np.float32), cv2.resize(drawn[1], (px, px), interpolation=cv2.INTER_LINEAR)
+
+
+def _cut_out(rgb: np.ndarray, px: int) -> tuple[np.ndarray, np.ndarray]:
+    """A photo as a sprite: BGR at ``px``, alpha the part alone (a best guess from the pixels).
+
+    The part is what differs in colour from the photo's own background (the median of its border)
+    by more than 30 levels in some channel. The largest such piece is filled to its outline, so a
+    dark crack or pit on the part stays on it; only openings too wide to be a defect (a bore) show
+    the belt through. The photo's belt stays behind, so parts on the moving belt show their own
+    outline (and meet at a waist when they touch), as on a real line.
     """
     bgr = cv2.cvtColor(cv2.resize(rgb, (px, px), interpolation=cv2.INTER_CUBIC), cv2.COLOR_RGB2BGR)
-    grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    smooth = cv2.GaussianBlur(bgr.astype(np.float32), (0, 0), px / 96)
     edge = max(2, px // 16)
-    border = np.concatenate([grey[:edge].ravel(), grey[-edge:].ravel(), grey[:, :edge].ravel(),
-                             grey[:, -edge:].ravel()])
-    mask = (np.abs(grey - np.median(border)) > 30).astype(np.uint8)
+    border = np.concatenate([smooth[:edge].reshape(-1, 3), smooth[-edge:].reshape(-1, 3),
+                             smooth[:, :edge].reshape(-1, 3), smooth[:, -edge:].reshape(-1, 3)])
+    stands_out = np.abs(smooth - np.median(border, axis=0)).max(axis=2) > 30
+    body = _outline_filled(stands_out.astype(np.uint8), px)
+    # Belt-like pixels inside the outline: a bore survives an opening by px/12, a crack does not.
+    opening = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (max(3, px // 12),) * 2)
+    bore = cv2.morphologyEx((~stands_out & (body > 0)).astype(np.uint8), cv2.MORPH_OPEN, opening)
+    alpha = cv2.GaussianBlur((body & (1 - bore)).astype(np.float32), (0, 0), px / 192)
+    return bgr.astype(np.float32), alpha
+
+
+def _outline_filled(mask: np.ndarray, px: int) -> np.ndarray:
+    """The largest piece of ``mask`` (uint8 0/1), cleaned up and filled to its outer outline."""
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (max(3, px // 48),) * 2)
     mask = cv2.morphologyEx(cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel), cv2.MORPH_CLOSE, kernel)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask)
-    if count > 1:
-        mask = (labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
-    alpha = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), px / 192)
-    return bgr.astype(np.float32), alpha
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    filled = np.zeros_like(mask)
+    if contours:
+        cv2.drawContours(filled, [max(contours, key=cv2.contourArea)], -1, 1, cv2.FILLED)
+    return filled
 
 
 # -------------------------------------------------------------------------------------------- score

@@ -233,6 +233,18 @@ def render_part(rng: np.random.Generator, defect: str | None, size: int, *,
     ``defect`` is None for a good part or one of :data:`DEFECT_TYPES`. ``strength`` (> 0) scales
     the defect's size and contrast; by default it is drawn from ``[min_strength, max_strength]``.
     """
+    return render_part_and_mask(rng, defect, size, strength=strength, min_strength=min_strength,
+                                max_strength=max_strength)[0]
+
+
+def render_part_and_mask(rng: np.random.Generator, defect: str | None, size: int, *,
+                         strength: float | None = None, min_strength: float = SynthConfig.min_strength,
+                         max_strength: float = SynthConfig.max_strength) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`render_part`'s image and the part's own outline: float alpha, 0 on the belt and in holes.
+
+    The outline is what the generator drew, so a part can be lifted off its photo exactly, defects on
+    its rim included (the moving belt of :mod:`train.conveyor` carries parts cut out this way).
+    """
     if defect is not None and defect not in _DEFECTS:
         raise ValueError(f"defect must be None or one of {DEFECT_TYPES}, got {defect!r}")
     part = _place(rng, size)
@@ -246,7 +258,27 @@ def render_part(rng: np.random.Generator, defect: str | None, size: int, *,
         s = float(strength) if strength is not None else float(defect_rng.uniform(min_strength, max_strength))
         _DEFECTS[defect](defect_rng, metal, body, part, size, s)
     img = bg * (1 - body[..., None]) + metal * body[..., None]
-    return _finish(camera_rng, img, size)
+    return _finish(camera_rng, img, size), body
+
+
+def part_and_mask(data_dir: str | Path, rel: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Re-render image ``rel`` of a dataset this generator wrote: ``(RGB uint8, part alpha)``.
+
+    None when ``data_dir`` is not such a dataset, was written by another generator version, or
+    ``rel`` is not one of its files: the caller then has only the photo.
+    """
+    try:
+        meta = json.loads((Path(data_dir) / MANIFEST).read_text())
+        cfg = meta["config"]
+        index = meta["files"].index(rel)
+    except (OSError, ValueError, KeyError):
+        return None
+    if meta.get("generator_version") != GENERATOR_VERSION:
+        return None
+    kind = Path(rel).stem.rsplit("_", 1)[0]  # files are named <defect type or ok>_<index>.jpg
+    rng = np.random.default_rng([cfg["seed"], index])
+    return render_part_and_mask(rng, None if kind == OK_LABEL else kind, cfg["size"],
+                                min_strength=cfg["min_strength"], max_strength=cfg["max_strength"])
 
 
 # ------------------------------------------------------------------------------------- the dataset
