@@ -29,13 +29,15 @@ demo: setup
 	$(PY) -m train --data data/synthetic --name demo --config train/configs/demo.toml
 	# --keep-going: a rejected artifact is recorded in the bundle; the camera uses a passing one.
 	$(PY) -m export --run runs/demo --out bundles/demo --keep-going
-	$(PY) -m train.conveyor render --run runs/demo --out data/conveyor.mp4 --frames-per-part 8
-	rm -f events/demo.jsonl
+	# A moving belt: 60 test-split parts at 640x480, touching or apart, blur and lighting drift.
+	$(PY) -m train.conveyor render --run runs/demo --out data/conveyor.mp4 --moving
+	rm -f events/demo.jsonl events/demo.counters.json
 	# --allow-unfit: the demo runs even if its small model misses the line targets (it then says so).
-	# Line mode on the demo's indexed belt (a part every 8 frames): one verdict and one event per part.
-	rm -f events/demo.counters.json
+	# Line mode: the runtime sees each part cross the ROI (the truth file's "roi"), one verdict, one
+	# event and one reject pulse per part.
 	$(PY) -m runtime.camera --bundle bundles/demo --source data/conveyor.mp4 --headless \
-		--events events/demo.jsonl --snapshots events/snapshots --allow-unfit --parts pitch:8
+		--events events/demo.jsonl --snapshots events/snapshots --allow-unfit --parts presence \
+		--roi 0.35,0.3,0.65,0.7
 	$(PY) -m train.conveyor score --truth data/conveyor.json --events events/demo.jsonl
 
 synth: setup
