@@ -6,6 +6,7 @@ the TFLite quantizer can segfault instead of raising; everything here is picklab
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +14,30 @@ import numpy as np
 from export.registry import FormatJob, register_format
 
 
-def convert_tflite(saved_model: str, dest: str, precision: str, calibration: str | None = None) -> int:
-    """Convert ``saved_model`` to ``dest`` at ``precision``; returns the size. Runs in the worker.
+def convert_tflite(saved_model: str, dest: str, precision: str, calibration: str | None = None,
+                   float_fallback: str = "off") -> dict:
+    """Convert ``saved_model`` to ``dest`` at ``precision``. Runs in the worker.
 
-    ``calibration`` is an ``.npy`` of ``(N,H,W,3) uint8`` images (int8 only).
+    ``calibration`` is an ``.npy`` of ``(N,H,W,3) uint8`` images (int8 only). With ``float_fallback``
+    ``"auto"`` (int8 only) the ops whose int8 error exceeds :data:`export.int8_fallback.OP_ERROR_LIMIT`
+    on calibration images stay in float. Returns ``{"size_bytes", "quantization"}``; the latter
+    (int8 only) names the ops kept in float and the worst op errors measured.
     """
+    make = partial(_converter, saved_model, precision, calibration)
+    try:
+        if precision == "int8" and float_fallback == "auto":
+            data, quantization = _int8_with_fallback(make, np.load(calibration))
+        else:
+            data, quantization = make().convert(), None
+    except Exception as exc:  # TF's ConverterError may not pickle back to the parent
+        raise RuntimeError(f"{type(exc).__name__}: {exc}") from None
+    Path(dest).write_bytes(data)
+    if precision == "int8" and quantization is None:
+        quantization = {"float_fallback": float_fallback, "float_ops": []}
+    return {"size_bytes": len(data), "quantization": quantization}
+
+
+def _converter(saved_model: str, precision: str, calibration: str | None):
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
@@ -33,22 +53,34 @@ def convert_tflite(saved_model: str, dest: str, precision: str, calibration: str
                 yield [image[None].astype(np.float32)]
 
         converter.representative_dataset = representative
-        # INT8 builtins only (no float fallback): an unquantizable op fails loudly instead of
-        # leaving a float island inside an "int8" model.
+        # INT8 builtins only: an unquantizable op fails loudly instead of leaving a float island
+        # inside an "int8" model (the one float island allowed is the measured one of
+        # export.int8_fallback, named in the bundle).
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.uint8
         converter.inference_output_type = tf.uint8
-    try:
-        data = converter.convert()
-    except Exception as exc:  # TF's ConverterError may not pickle back to the parent
-        raise RuntimeError(f"{type(exc).__name__}: {exc}") from None
-    Path(dest).write_bytes(data)
-    return len(data)
+    return converter
+
+
+def _int8_with_fallback(make_converter, images: np.ndarray) -> tuple[bytes, dict]:
+    """Full-integer, unless some ops' int8 error is far beyond rounding: those stay in float."""
+    from export import int8_fallback as fb
+
+    calibrated, errors = fb.measure(make_converter(), images[:fb.DEBUG_IMAGES])
+    worst = fb.above_limit(errors)
+    record = {"float_fallback": "auto", "op_error_limit_steps": fb.OP_ERROR_LIMIT,
+              "measured_on": f"{min(len(images), fb.DEBUG_IMAGES)} calibration images",
+              "float_ops": worst, "worst_int8_ops": [e for e in errors if e not in worst][:3]}
+    if not worst:  # the converter's own full-integer path, exactly as with float_fallback="off"
+        return make_converter().convert(), record
+    return fb.quantize_except(calibrated, [e["tensor"] for e in worst]), record
 
 
 def _convert(job: FormatJob, calibration: str | None = None) -> None:
-    job.ctx.worker().run(convert_tflite, str(job.ctx.run.file("saved_model")), str(job.dest),
-                         job.spec.precision, calibration)
+    done = job.ctx.worker().run(convert_tflite, str(job.ctx.run.file("saved_model")), str(job.dest),
+                                job.spec.precision, calibration, job.settings.get("float_fallback", "off"))
+    if done["quantization"] is not None:
+        job.details["quantization"] = done["quantization"]
 
 
 @register_format("tflite-fp32", "tflite", "fp32")
@@ -69,7 +101,11 @@ def export_tflite_dynamic(job: FormatJob) -> None:
     _convert(job)
 
 
-@register_format("tflite-int8", "tflite", "int8", options=("int8.calibration_size",))
+@register_format("tflite-int8", "tflite", "int8", options=("int8.calibration_size", "int8.float_fallback"))
 def export_tflite_int8(job: FormatJob) -> None:
-    """Full integer: uint8 in/out, int8-only builtin ops, calibrated on real train images."""
+    """Integer: uint8 in/out, int8 builtin ops, calibrated on real train images.
+
+    With ``float_fallback = "auto"`` (the default) an op whose int8 error is far beyond rounding
+    stays in float, named in the bundle; ``"off"`` keeps every op integer (int8-only accelerators).
+    """
     _convert(job, str(job.ctx.calibration_file(int(job.settings["calibration_size"]))))

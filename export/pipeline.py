@@ -23,6 +23,7 @@ from export.evaluate import (
     split_warnings,
 )
 from export.gate import margin_diagnosis
+from export.int8_fallback import float_ops_notes
 from export.options import resolve_settings, select_formats
 from export.registry import ExportResult, run_format
 from export.report import write_report
@@ -112,7 +113,7 @@ def artifact_entry(result: ExportResult, ctx: ExportContext, data: EvalData, ref
                        ctx.config.target_false_alarm_rate)
     return {"name": spec.name, "file": path.name, "format": spec.fmt, "precision": spec.precision,
             "sha256": sha256_file(path), "size_bytes": path.stat().st_size, "backends": spec.backends,
-            "export_seconds": round(result.seconds, 2), "settings": result.settings,
+            "export_seconds": round(result.seconds, 2), "settings": result.settings, **result.details,
             "metadata": "embedded (labels, ok_label, input contract)", **entry}
 
 
@@ -149,6 +150,8 @@ def _finish(doc: dict, out: Path, config: ExportConfig) -> None:
              ", ".join(passed) or "none", len(problems), out / "report.md")
     for p in problems:
         log.warning("%s", p)
+    for note in float_ops_notes(doc["artifacts"]):
+        log.info("%s", note)
     if doc["fitness"]["fit"] is False:
         log.warning("reference model: %s (the camera program refuses this bundle without --allow-unfit; "
                     "more photos of the missed classes, or a looser --target-false-alarm-rate, are the "

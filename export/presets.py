@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 REDUCE_RANGE = ("none", "first_conv", "all")
+FLOAT_FALLBACK = ("auto", "off")
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,17 @@ class Int8Preset:
     fused into AVX2 kernels; 7 bits everywhere ("all") avoids that but costs precision (90%);
     7 bits on the first convolution only ("first_conv") agreed 99.2% fused and unfused. ARM and
     VNNI CPUs do not saturate; "none" is fine there.
+
+    ``float_fallback`` (TFLite only): ``"auto"`` keeps in float the few ops whose own int8 error on
+    calibration images is far beyond rounding (``export.int8_fallback``; named in the bundle), ``"off"``
+    keeps every op integer, for int8-only accelerators.
     """
 
     calibration_size: int = 200
     calibration_method: str = "minmax"
     per_channel: bool = True
     reduce_range: str = "first_conv"
+    float_fallback: str = "auto"
 
     def __post_init__(self) -> None:
         if self.calibration_method not in CALIBRATION_METHODS:
@@ -56,5 +62,7 @@ class Int8Preset:
                              f"got {self.calibration_method!r}")
         if self.reduce_range not in REDUCE_RANGE:
             raise ValueError(f"reduce_range must be one of {REDUCE_RANGE}, got {self.reduce_range!r}")
+        if self.float_fallback not in FLOAT_FALLBACK:
+            raise ValueError(f"float_fallback must be one of {FLOAT_FALLBACK}, got {self.float_fallback!r}")
         if int(self.calibration_size) < 1:
             raise ValueError(f"calibration_size must be >= 1, got {self.calibration_size}")

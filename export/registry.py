@@ -64,6 +64,7 @@ class FormatJob:
     dest: Path
     settings: dict[str, Any]
     ctx: Any  # export.context.ExportContext (typed loosely to keep this module import-light)
+    details: dict[str, Any] = field(default_factory=dict)  # what the format reports for bundle.json
 
 
 @dataclass
@@ -75,6 +76,7 @@ class ExportResult:
     seconds: float
     settings: dict[str, Any]
     error: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -162,8 +164,9 @@ def run_format(spec: FormatSpec, ctx, dest: Path, settings: dict[str, Any]) -> E
     shown = ", ".join(f"{k}={v}" for k, v in settings.items()) or "defaults"
     log.info("%s: exporting (%s)", spec.name, shown)
     start = time.perf_counter()
+    job = FormatJob(spec, dest, settings, ctx)
     try:
-        spec.fn(FormatJob(spec, dest, settings, ctx))
+        spec.fn(job)
         ctx.finish_artifact(spec, dest)
     except Exception as exc:  # noqa: BLE001 - any converter failure must not stop the others
         seconds = time.perf_counter() - start
@@ -174,4 +177,4 @@ def run_format(spec: FormatSpec, ctx, dest: Path, settings: dict[str, Any]) -> E
         return ExportResult(spec, None, seconds, settings, error=cause)
     seconds = time.perf_counter() - start
     log.info("%s: %s, %.1f KiB in %.1f s", spec.name, dest.name, dest.stat().st_size / 1024, seconds)
-    return ExportResult(spec, dest, seconds, settings)
+    return ExportResult(spec, dest, seconds, settings, details=job.details)

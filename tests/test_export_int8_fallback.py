@@ -1,0 +1,126 @@
+"""TFLite int8 with the ops whose int8 error is far beyond rounding kept in float (export.int8_fallback).
+
+Real conversions of the tiny run's SavedModel, real LiteRT interpreters; the per-op errors come from
+TFLite's own QuantizationDebugger on calibration images.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from export import int8_fallback as fb
+from export.config import ExportConfig
+from export.errors import OptionError
+from export.options import resolve_settings
+from export.presets import Int8Preset
+from export.registry import get_format
+
+FUSED = ("model/mobilenetv2/expanded_conv_depthwise_relu_1/Relu6;"
+         "model/mobilenetv2/expanded_conv_depthwise_BN_1/batchnorm/add_1;"
+         "model/mobilenetv2/expanded_conv_depthwise_1/depthwise;model/x/batchnorm/mul")
+
+
+def _row(name: str, mse: float, scale: float, op: str = "CONV_2D") -> dict:
+    return {"tensor_name": name, "op_name": op, "mean_squared_error": str(mse), "scale": str(scale)}
+
+
+def test_op_error_is_rms_error_in_steps_of_the_outputs_scale_worst_first():
+    errors = fb.op_errors([_row("a/b/block_1_project_1/convolution", 0.0004, 0.04),
+                           _row(FUSED, 0.0009, 0.02, "DEPTHWISE_CONV_2D"),
+                           _row("zero/scale", 1.0, 0.0)])  # no scale: not a quantized tensor, skipped
+    assert [(e["layer"], e["steps"]) for e in errors] == [("expanded_conv_depthwise", 1.5),
+                                                          ("block_1_project", 0.5)]
+    assert [e["layer"] for e in fb.above_limit(errors)] == ["expanded_conv_depthwise"]
+    assert fb.above_limit(errors, limit=2.0) == []
+
+
+def test_the_note_names_the_float_ops_and_how_to_keep_the_model_fully_integer():
+    artifacts = [{"name": "tflite-int8", "quantization": {"float_ops": [
+        {"layer": "expanded_conv_depthwise", "op": "DEPTHWISE_CONV_2D", "steps": 1.357}]}},
+        {"name": "tflite-fp32"}, {"name": "x", "quantization": {"float_ops": []}}]
+    notes = fb.float_ops_notes(artifacts)
+    assert len(notes) == 1
+    assert "expanded_conv_depthwise (DEPTHWISE_CONV_2D, int8 off by 1.36 steps RMS)" in notes[0]
+    assert "--option tflite-int8.float_fallback=off" in notes[0]
+
+
+def test_float_fallback_is_a_tflite_int8_option_checked_by_value():
+    with pytest.raises(ValueError, match="float_fallback must be one of"):
+        Int8Preset(float_fallback="sometimes")
+    assert resolve_settings(get_format("tflite-int8"), ExportConfig())["float_fallback"] == "auto"
+    off = ExportConfig(options={"tflite-int8": {"float_fallback": "off"}})
+    assert resolve_settings(get_format("tflite-int8"), off)["float_fallback"] == "off"
+    onnx = ExportConfig(options={"onnx-int8": {"float_fallback": "off"}})
+    with pytest.raises(OptionError, match="accepted by: tflite-int8"):
+        resolve_settings(get_format("onnx-int8"), onnx)
+
+
+@pytest.fixture(scope="module")
+def calibration(tiny_run, tmp_path_factory):
+    from export.dataset import calibration_items, load_pixels
+    from export.run_dir import load_run
+
+    run = load_run(tiny_run)
+    images, _ = load_pixels(run, calibration_items(run.nonempty_split("train"), 64, 0))
+    path = tmp_path_factory.mktemp("calibration") / "calibration.npy"
+    np.save(path, images)
+    return str(run.file("saved_model")), str(path)
+
+
+def _op_names(path) -> list[str]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    return [op["op_name"] for op in Interpreter(model_path=str(path))._get_ops_details()]  # noqa: SLF001
+
+
+def _check_uint8_model_runs(path) -> None:
+    from runtime.backends import open_backend
+
+    with open_backend(path, backend="litert", threads=1) as backend:
+        probs = backend.run_one(np.zeros((*backend.input_shape, 3), np.uint8))
+    assert np.all(np.isfinite(probs)) and probs.sum() == pytest.approx(1.0, abs=0.02)
+
+
+def test_the_op_above_the_limit_stays_float_and_the_model_keeps_uint8_io(calibration, tmp_path, monkeypatch):
+    from export.formats_tflite import _converter, convert_tflite
+
+    saved_model, cal = calibration
+    _, errors = fb.measure(_converter(saved_model, "int8", cal), np.load(cal)[:fb.DEBUG_IMAGES])
+    if errors[0]["steps"] == errors[1]["steps"]:
+        pytest.skip("the two worst ops measured the same error: no limit separates them")
+    monkeypatch.setattr(fb, "OP_ERROR_LIMIT", (errors[0]["steps"] + errors[1]["steps"]) / 2)
+
+    done = convert_tflite(saved_model, str(tmp_path / "mixed.tflite"), "int8", cal, "auto")
+    record = done["quantization"]
+    assert [o["tensor"] for o in record["float_ops"]] == [errors[0]["tensor"]]
+    assert record["worst_int8_ops"][0]["tensor"] == errors[1]["tensor"]
+    assert "DEQUANTIZE" in _op_names(tmp_path / "mixed.tflite")  # int8 -> float island
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(tmp_path / "mixed.tflite"))
+    assert it.get_input_details()[0]["dtype"] == np.uint8 and it.get_output_details()[0]["dtype"] == np.uint8
+    _check_uint8_model_runs(tmp_path / "mixed.tflite")
+
+
+def test_off_keeps_every_op_integer(calibration, tmp_path):
+    from export.formats_tflite import convert_tflite
+
+    saved_model, cal = calibration
+    done = convert_tflite(saved_model, str(tmp_path / "int8.tflite"), "int8", cal, "off")
+    assert done["quantization"] == {"float_fallback": "off", "float_ops": []}
+    assert "DEQUANTIZE" not in _op_names(tmp_path / "int8.tflite")
+    _check_uint8_model_runs(tmp_path / "int8.tflite")
+
+
+def test_the_bundle_records_how_its_int8_tflite_was_quantized(tiny_bundle):
+    doc = json.loads((tiny_bundle / "bundle.json").read_text())
+    entry = next(a for a in doc["artifacts"] if a["name"] == "tflite-int8")
+    q = entry["quantization"]
+    assert q["float_fallback"] == "auto" and q["op_error_limit_steps"] == fb.OP_ERROR_LIMIT
+    assert q["worst_int8_ops"] or q["float_ops"]  # the errors were measured and are there to read
+    for op in q["float_ops"]:
+        assert op["steps"] > fb.OP_ERROR_LIMIT and op["layer"] in (tiny_bundle / "report.md").read_text()
+    assert all("quantization" not in a for a in doc["artifacts"] if a["precision"] != "int8")
