@@ -84,3 +84,18 @@ def test_resize_and_roi_become_the_input_contract(tmp_path):
         resolve({"roi": "0.5"})
     with pytest.raises(TrainError, match="resize must be one of"):
         resolve({"resize": "squash"})
+
+
+def test_rare_classes_get_more_augmented_views_for_the_head():
+    import numpy as np
+
+    from train.stages import RARE_CLASS_PHOTOS, views_for
+
+    common = np.repeat([0, 1], RARE_CLASS_PHOTOS)
+    rare = np.concatenate([common, np.full(RARE_CLASS_PHOTOS - 1, 2)])
+    config = TrainConfig()
+    assert (config.head_views, config.rare_class_views) == (2, 4)
+    assert views_for(config, common) == 2 and views_for(config, rare) == 4
+    assert views_for(TrainConfig(rare_class_views=0), rare) == 2  # off: head_views everywhere
+    assert views_for(TrainConfig(head_views=0), rare) == 0  # no views asked for: none added
+    assert views_for(TrainConfig(head_views=8), rare) == 8  # never fewer than asked for

@@ -71,6 +71,8 @@ class TrainConfig:
                                  "val loss (seconds: the backbone is not run again)")
     head_views: int = _f(2, "stage 1: augmented views of each training photo added to the cached features "
                             "(0 = the originals only; needs augment)")
+    rare_class_views: int = _f(4, "stage 1: views instead, when the rarest class has fewer than 50 training "
+                                  "photos (0 = always head_views)")
     dropout: float = _f(0.2, "dropout before the classifier")
     augment: bool = _f(True, "random flip/rotation/zoom/brightness while training the whole net")
     flip: str = _f("horizontal", "random flips (vertical ones too only if the light allows)", choices=FLIPS)
@@ -134,7 +136,7 @@ def _problems(c: TrainConfig) -> list[str]:
         p.append(f"val_fraction and test_fraction must be in (0, 1) with a sum < 0.9, "
                  f"got {c.val_fraction} and {c.test_fraction}")
     for name in ("epochs_head", "epochs_finetune", "epochs_scratch", "finetune_blocks", "patience",
-                 "head_views"):
+                 "head_views", "rare_class_views"):
         if getattr(c, name) < 0:
             p.append(f"{name} must be >= 0, got {getattr(c, name)}")
     if c.batch_size < 1:
