@@ -124,3 +124,16 @@ def test_the_bundle_records_how_its_int8_tflite_was_quantized(tiny_bundle):
     for op in q["float_ops"]:
         assert op["steps"] > fb.OP_ERROR_LIMIT and op["layer"] in (tiny_bundle / "report.md").read_text()
     assert all("quantization" not in a for a in doc["artifacts"] if a["precision"] != "int8")
+
+
+def test_the_float_ops_benchmark_times_the_artifact_against_its_integer_twin(tiny_bundle, tmp_path, capsys):
+    from benchmarks.int8_float_ops import main
+
+    assert main(["--bundle", str(tiny_bundle), "--rounds", "1", "--iters", "2", "--out", str(tmp_path)]) == 0
+    result = json.loads(next(tmp_path.glob("int8_float_ops-*.json")).read_text())
+    assert set(result["timings"]) == {f"{m}/{k}" for m in ("with_float_ops", "integer_only")
+                                      for k in ("invoke", "run_one")}
+    assert result["ratio_invoke"] > 0 and result["ratio_run_one"] > 0 and result["machine"]  # CPU named
+    twin = next((tmp_path / ".models").glob("*/model_int8_integer_only.tflite"))
+    assert "DEQUANTIZE" not in _op_names(twin)
+    assert "with float ops / integer only" in capsys.readouterr().out

@@ -1,0 +1,89 @@
+"""What the float ops of a tflite-int8 artifact cost: ``python -m benchmarks.int8_float_ops --bundle B``.
+
+``export.int8_fallback`` keeps an op float when its int8 error is far beyond rounding. This times the
+bundle's tflite-int8 against a fully integer conversion of the same run (``float_fallback="off"``,
+the same calibration images), both through the runtime's LiteRT backend on ``--threads``,
+interleaved in rounds (``benchmarks.harness.interleaved``) so background load hits both alike. The
+figure is the ratio of the medians of round medians of the bare ``invoke()`` and of ``run_one``.
+Needs the run the bundle came from (``provenance.run_dir``) for its SavedModel and training photos.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.harness import interleaved, write_result
+from runtime.tf_logs import quiet_tensorflow
+
+
+def fully_integer(bundle: Path, out: Path) -> Path:
+    """The bundle's run converted to int8 with every op integer, calibrated as export calibrates."""
+    from export.dataset import calibration_items, load_pixels
+    from export.formats_tflite import convert_tflite
+    from export.run_dir import load_run
+
+    doc = json.loads((bundle / "bundle.json").read_text())
+    entry = next(a for a in doc["artifacts"] if a["name"] == "tflite-int8")
+    run = load_run(doc["provenance"]["run_dir"])
+    images, _ = load_pixels(run, calibration_items(run.nonempty_split("train"),
+                                                   int(entry["settings"]["calibration_size"]), 0))
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / "calibration.npy", images)
+    path = out / "model_int8_integer_only.tflite"
+    convert_tflite(str(run.file("saved_model")), str(path), "int8", str(out / "calibration.npy"), "off")
+    return path
+
+
+def measure(files: dict[str, Path], threads: int, rounds: int, iters: int) -> dict:
+    """Interleaved invoke and run_one timings of both models."""
+    from runtime.backends import open_backend
+
+    engines = {n: open_backend(f, backend="litert", threads=threads) for n, f in files.items()}
+    try:
+        rng = np.random.default_rng(0)
+        image = rng.integers(0, 256, (*next(iter(engines.values())).input_shape, 3), dtype=np.uint8)
+        for engine in engines.values():
+            engine.run_one(image)  # leaves a real input set for the bare invoke
+        variants = {f"{n}/invoke": e.invoke_only for n, e in engines.items()}
+        variants |= {f"{n}/run_one": (lambda e=e: e.run_one(image)) for n, e in engines.items()}
+        return interleaved(variants, rounds=rounds, iters=iters)
+    finally:
+        for engine in engines.values():
+            engine.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Convert the integer-only twin, time both, print the table and the ratio, write results JSON."""
+    p = argparse.ArgumentParser(prog="python -m benchmarks.int8_float_ops",
+                                description=__doc__.splitlines()[0])
+    p.add_argument("--bundle", required=True, type=Path)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--iters", type=int, default=50)
+    p.add_argument("--out", default="results")
+    args = p.parse_args(argv)
+    quiet_tensorflow()
+    twin = fully_integer(args.bundle, Path(args.out) / ".models" / f"int8_float_ops-{args.bundle.name}")
+    files = {"with_float_ops": args.bundle / "model_int8.tflite", "integer_only": twin}
+    timings = measure(files, args.threads, args.rounds, args.iters)
+    med = {k: v["median_of_rounds_ms"] for k, v in timings.items()}
+    print(f"{args.bundle}: tflite-int8 vs the same run fully integer, {args.threads} threads, ai-edge-litert")
+    print(f"{'variant':<26}{'p50 ms':>9}{'p90 ms':>9}{'median-of-rounds ms':>22}")
+    for name, t in timings.items():
+        print(f"{name:<26}{t['p50']:>9.3f}{t['p90']:>9.3f}{t['median_of_rounds_ms']:>22.3f}")
+    ratio = med["with_float_ops/invoke"] / med["integer_only/invoke"]
+    ratio_run_one = med["with_float_ops/run_one"] / med["integer_only/run_one"]
+    print(f"with float ops / integer only: x{ratio:.3f} (invoke), x{ratio_run_one:.3f} (run_one)")
+    path = write_result("int8_float_ops", {"bundle": str(args.bundle), "threads": args.threads,
+                                           "timings": timings, "ratio_invoke": ratio,
+                                           "ratio_run_one": ratio_run_one}, args.out)
+    print(f"results: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
