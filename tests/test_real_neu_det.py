@@ -102,9 +102,9 @@ def test_hard_variant_at_the_defaults_is_fit_for_the_line(hard):
         assert _artifact(bundle, name)["gate"]["status"] == "passed"
 
 
-@pytest.mark.xfail(reason="not reached yet: measured top-1 97.0% (64/66, target met), at the thresholds defects "
-                          "caught 20/21 (95.2%) and good parts flagged 1/45 (2.2%), int8 TFLite rejected (2 of 66 "
-                          "flipped, a 'patches' photo among them)", strict=False)
+@pytest.mark.xfail(reason="not reached yet: measured top-1 97.0% (64/66, target met), at the thresholds "
+                          "defects caught 20/21 (95.2%) and good parts flagged 1/45 (2.2%), int8 TFLite "
+                          "rejected (2 of 66 flipped, a 'patches' photo among them)", strict=False)
 def test_hard_variant_meets_the_line_targets_set_for_it(hard):
     _, bundle, _ = hard
     ref = bundle["reference"]
