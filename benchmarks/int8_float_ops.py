@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.harness import interleaved, write_result
+from benchmarks.harness import write_result
+from benchmarks.int8_vs_fp32 import measure
 from runtime.tf_logs import quiet_tensorflow
 
 
@@ -36,24 +37,6 @@ def fully_integer(bundle: Path, out: Path) -> Path:
     path = out / "model_int8_integer_only.tflite"
     convert_tflite(str(run.file("saved_model")), str(path), "int8", str(out / "calibration.npy"), "off")
     return path
-
-
-def measure(files: dict[str, Path], threads: int, rounds: int, iters: int) -> dict:
-    """Interleaved invoke and run_one timings of both models."""
-    from runtime.backends import open_backend
-
-    engines = {n: open_backend(f, backend="litert", threads=threads) for n, f in files.items()}
-    try:
-        rng = np.random.default_rng(0)
-        image = rng.integers(0, 256, (*next(iter(engines.values())).input_shape, 3), dtype=np.uint8)
-        for engine in engines.values():
-            engine.run_one(image)  # leaves a real input set for the bare invoke
-        variants = {f"{n}/invoke": e.invoke_only for n, e in engines.items()}
-        variants |= {f"{n}/run_one": (lambda e=e: e.run_one(image)) for n, e in engines.items()}
-        return interleaved(variants, rounds=rounds, iters=iters)
-    finally:
-        for engine in engines.values():
-            engine.close()
 
 
 def main(argv: list[str] | None = None) -> int:

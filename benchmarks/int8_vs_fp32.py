@@ -70,12 +70,12 @@ def build_models(size: int, alpha: float, weights: str | None, out: Path) -> dic
 
 
 def measure(files: dict[str, Path], threads: int, rounds: int, iters: int) -> dict:
-    """Interleaved invoke and run_one timings of both models."""
+    """Interleaved invoke and run_one timings of the TFLite models ``{name: path}`` (same input size)."""
     from runtime.backends import open_backend
 
     engines = {p: open_backend(f, backend="litert", threads=threads) for p, f in files.items()}
     try:
-        image = calibration_images(1, engines["fp32"].input_shape[0], seed=7)[0]
+        image = calibration_images(1, next(iter(engines.values())).input_shape[0], seed=7)[0]
         for engine in engines.values():
             engine.run_one(image)  # leaves a real input set for the bare invoke
         variants = {f"{p}/invoke": e.invoke_only for p, e in engines.items()}
