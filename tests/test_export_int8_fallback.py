@@ -89,8 +89,9 @@ def test_the_op_above_the_limit_stays_float_and_the_model_keeps_uint8_io(calibra
 
     saved_model, cal = calibration
     _, errors = fb.measure(_converter(saved_model, "int8", cal), np.load(cal)[:fb.DEBUG_IMAGES])
-    if errors[0]["steps"] == errors[1]["steps"]:
-        pytest.skip("the two worst ops measured the same error: no limit separates them")
+    if errors[0]["steps"] - errors[1]["steps"] < 0.02:  # re-measured below: keep clear of rounding noise
+        pytest.skip(f"the two worst ops measured {errors[0]['steps']} and {errors[1]['steps']} steps: "
+                    "too close for a limit between them to separate them reliably")
     monkeypatch.setattr(fb, "OP_ERROR_LIMIT", (errors[0]["steps"] + errors[1]["steps"]) / 2)
 
     done = convert_tflite(saved_model, str(tmp_path / "mixed.tflite"), "int8", cal, "auto")
