@@ -173,6 +173,12 @@ def test_camera_killed_and_restarted_while_the_receiver_was_down_loses_no_event(
         time.sleep(2.0)  # the receiver stays down a while longer
         receiver.up()
         wait_for(lambda: len(receiver.ids) >= 5, timeout=30, what=f"deliveries ({err.read_text()[-2000:]})")
+        # Down again before the kill, so that the backlog does not hang on how fast the follower
+        # catches up with an event every 80 ms: what is logged from here on cannot have gone out.
+        receiver.down()
+        delivered = len(receiver.ids)
+        wait_for(lambda: len(logged_ids(events)) >= delivered + 3, timeout=30,
+                 what=f"events logged after the receiver went down ({err.read_text()[-2000:]})")
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
     finally:
@@ -181,6 +187,7 @@ def test_camera_killed_and_restarted_while_the_receiver_was_down_loses_no_event(
     logged_at_kill = logged_ids(events)
     assert len(receiver.ids) < len(logged_at_kill), "the kill came too late to leave a backlog"
 
+    receiver.up()  # the restarted camera delivers the backlog, then what it logs itself
     second = start_camera(*args, stderr_path=tmp_path / "stderr2.txt")
     assert second.wait(timeout=120) == 0, (tmp_path / "stderr2.txt").read_text()[-3000:]
     log_ids = logged_ids(events)
