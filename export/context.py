@@ -14,6 +14,7 @@ import numpy as np
 from export.config import ExportConfig
 from export.dataset import calibration_items, load_pixels
 from export.errors import ExportError
+from export.evaluate import EvalData, Predictions, keras_predictions, load_eval_data
 from export.metadata import build_metadata, embed_metadata, read_metadata
 from export.run_dir import RunInfo
 
@@ -25,12 +26,17 @@ class VerificationError(ExportError):
 
 
 class ExportContext:
-    """Run + config + a scratch folder; caches calibration images, the Keras model and fp32 ONNX."""
+    """Run + config + a scratch folder; caches calibration images, the Keras model and fp32 ONNX.
 
-    def __init__(self, run: RunInfo, config: ExportConfig, workdir: Path):
+    ``data`` are the gate's test and val pixels when the caller decoded them already.
+    """
+
+    def __init__(self, run: RunInfo, config: ExportConfig, workdir: Path, data: EvalData | None = None):
         self.run = run
         self.config = config
         self.workdir = workdir
+        self._data = data
+        self._reference: Predictions | None = None
         self._calibration: dict[int, np.ndarray] = {}
         self._keras_model = None
         self._onnx: dict[int, Path] = {}
@@ -69,6 +75,27 @@ class ExportContext:
         path = self.workdir / f"calibration_{size}.npy"
         if not path.exists():
             np.save(path, self.calibration_images(size))
+        return path
+
+    def eval_data(self) -> EvalData:
+        """The test and val pixels (decoded once)."""
+        if self._data is None:
+            self._data = load_eval_data(self.run)
+        return self._data
+
+    def reference(self) -> Predictions:
+        """The Keras reference's probabilities on the test and val images (computed once)."""
+        if self._reference is None:
+            self._reference = keras_predictions(self.keras_model(), self.eval_data())
+        return self._reference
+
+    def validation_file(self) -> Path:
+        """The val images, labels and the reference's probabilities, as ``.npz`` for the converter worker."""
+        path = self.workdir / "validation.npz"
+        if not path.exists():
+            data = self.eval_data()
+            np.savez(path, images=data.x_val, y=data.y_val, probs=self.reference().val,
+                     labels=np.array(self.run.labels))
         return path
 
     def keras_model(self):

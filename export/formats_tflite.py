@@ -15,18 +15,20 @@ from export.registry import FormatJob, register_format
 
 
 def convert_tflite(saved_model: str, dest: str, precision: str, calibration: str | None = None,
-                   float_fallback: str = "off") -> dict:
+                   float_fallback: str = "off", validation: str | None = None, policy=None) -> dict:
     """Convert ``saved_model`` to ``dest`` at ``precision``. Runs in the worker.
 
     ``calibration`` is an ``.npy`` of ``(N,H,W,3) uint8`` images (int8 only). With ``float_fallback``
     ``"auto"`` (int8 only) the ops whose int8 error exceeds :data:`export.int8_fallback.OP_ERROR_LIMIT`
-    on calibration images stay in float. Returns ``{"size_bytes", "quantization"}``; the latter
-    (int8 only) names the ops kept in float and the worst op errors measured.
+    on calibration images stay in float, and with ``validation`` (an ``.npz``, see
+    :func:`export.int8_fallback.validation_judge`) a few more while the gate (``policy``) would reject
+    the model on it. Returns ``{"size_bytes", "quantization"}``; the latter (int8 only) names the ops
+    kept in float and the worst op errors.
     """
     make = partial(_converter, saved_model, precision, calibration)
     try:
         if precision == "int8" and float_fallback == "auto":
-            data, quantization = _int8_with_fallback(make, np.load(calibration))
+            data, quantization = _int8_with_fallback(make, np.load(calibration), validation, policy)
         else:
             data, quantization = make().convert(), None
     except Exception as exc:  # TF's ConverterError may not pickle back to the parent
@@ -62,23 +64,34 @@ def _converter(saved_model: str, precision: str, calibration: str | None):
     return converter
 
 
-def _int8_with_fallback(make_converter, images: np.ndarray) -> tuple[bytes, dict]:
-    """Full-integer, unless some ops' int8 error is far beyond rounding: those stay in float."""
+def _int8_with_fallback(make_converter, images: np.ndarray, validation: str | None,
+                        policy=None) -> tuple[bytes, dict]:
+    """Full-integer, unless some ops' int8 error is far beyond rounding (or flips validation images)."""
     from export import int8_fallback as fb
 
     calibrated, errors = fb.measure(make_converter(), images[:fb.DEBUG_IMAGES])
-    worst = fb.above_limit(errors)
+
+    def build(ops: list[dict]) -> bytes:
+        if not ops:  # the converter's own full-integer path, exactly as with float_fallback="off"
+            return make_converter().convert()
+        return fb.quantize_except(calibrated, [e["tensor"] for e in ops])
+
     record = {"float_fallback": "auto", "op_error_limit_steps": fb.OP_ERROR_LIMIT,
-              "measured_on": f"{min(len(images), fb.DEBUG_IMAGES)} calibration images",
-              "float_ops": worst, "worst_int8_ops": [e for e in errors if e not in worst][:3]}
-    if not worst:  # the converter's own full-integer path, exactly as with float_fallback="off"
-        return make_converter().convert(), record
-    return fb.quantize_except(calibrated, [e["tensor"] for e in worst]), record
+              "measured_on": f"{min(len(images), fb.DEBUG_IMAGES)} calibration images"}
+    if validation is None:
+        worst = fb.above_limit(errors)
+        model = build(worst)
+    else:
+        model, worst, tries = fb.checked_on_validation(build, errors, fb.validation_judge(validation, policy))
+        record["validation_tries"] = tries
+    record.update(float_ops=worst, worst_int8_ops=[e for e in errors if e not in worst][:3])
+    return model, record
 
 
-def _convert(job: FormatJob, calibration: str | None = None) -> None:
+def _convert(job: FormatJob, calibration: str | None = None, validation: str | None = None) -> None:
     done = job.ctx.worker().run(convert_tflite, str(job.ctx.run.file("saved_model")), str(job.dest),
-                                job.spec.precision, calibration, job.settings.get("float_fallback", "off"))
+                                job.spec.precision, calibration, job.settings.get("float_fallback", "off"),
+                                validation, job.ctx.config.gate)
     if done["quantization"] is not None:
         job.details["quantization"] = done["quantization"]
 
@@ -106,6 +119,9 @@ def export_tflite_int8(job: FormatJob) -> None:
     """Integer: uint8 in/out, int8 builtin ops, calibrated on real train images.
 
     With ``float_fallback = "auto"`` (the default) an op whose int8 error is far beyond rounding
-    stays in float, named in the bundle; ``"off"`` keeps every op integer (int8-only accelerators).
+    stays in float, and a few more while the gate rejects it on validation, named in the bundle; ``"off"``
+    keeps every op integer (int8-only accelerators).
     """
-    _convert(job, str(job.ctx.calibration_file(int(job.settings["calibration_size"]))))
+    fallback = job.settings.get("float_fallback") == "auto"
+    _convert(job, str(job.ctx.calibration_file(int(job.settings["calibration_size"]))),
+             str(job.ctx.validation_file()) if fallback else None)

@@ -17,7 +17,6 @@ from export.evaluate import (
     Predictions,
     artifact_predictions,
     gate_entry,
-    keras_predictions,
     load_eval_data,
     reference_entry,
     split_warnings,
@@ -62,7 +61,7 @@ def export(config: ExportConfig) -> Path:
     for w in warnings:  # said now, before minutes of conversion, and again in the bundle and report
         log.warning("warning: %s", w)
     with tempfile.TemporaryDirectory(prefix="edgeflag-export-") as work, staging_dir(out) as staging:
-        with ExportContext(run, config, Path(work)) as ctx:
+        with ExportContext(run, config, Path(work), data) as ctx:
             results = [run_format(s, ctx, staging / s.filename, resolve_settings(s, config)) for s in specs]
             doc = bundle_document(ctx, results, data, out.name)
             doc["warnings"] = warnings
@@ -80,7 +79,7 @@ def export(config: ExportConfig) -> Path:
 def bundle_document(ctx: ExportContext, results: list[ExportResult], data: EvalData, name: str) -> dict:
     """Evaluate every exported artifact against the reference and assemble bundle.json."""
     run, config = ctx.run, ctx.config
-    ref = keras_predictions(ctx.keras_model(), data)
+    ref = ctx.reference()
     reference = reference_entry(ref, data, run, config)
     artifacts = [artifact_entry(r, ctx, data, ref, reference) for r in results if r.ok]
     return {"schema_version": SCHEMA_VERSION, "name": name, "created": datetime.now(UTC).isoformat(),

@@ -70,10 +70,12 @@ def calibration(tiny_run, tmp_path_factory):
     return str(run.file("saved_model")), str(path)
 
 
-def _op_names(path) -> list[str]:
+def _op_names(model) -> list[str]:
+    """Op names of a TFLite model given as a path or as its bytes."""
     from ai_edge_litert.interpreter import Interpreter
 
-    return [op["op_name"] for op in Interpreter(model_path=str(path))._get_ops_details()]  # noqa: SLF001
+    it = Interpreter(model_content=model) if isinstance(model, bytes) else Interpreter(model_path=str(model))
+    return [op["op_name"] for op in it._get_ops_details()]  # noqa: SLF001
 
 
 def _check_uint8_model_runs(path) -> None:
@@ -116,14 +118,79 @@ def test_off_keeps_every_op_integer(calibration, tmp_path):
     _check_uint8_model_runs(tmp_path / "int8.tflite")
 
 
-def test_the_bundle_records_how_its_int8_tflite_was_quantized(tiny_bundle):
+def _validation_file(path, images, probs, labels=("a", "b")) -> str:
+    np.savez(path, images=images, probs=probs, y=probs.argmax(1), labels=np.array(labels))
+    return str(path)
+
+
+def _probs(model: bytes, images: np.ndarray, tmp_path) -> np.ndarray:
+    from runtime.backends import open_backend
+
+    (tmp_path / "m.tflite").write_bytes(model)
+    with open_backend(tmp_path / "m.tflite", backend="litert", threads=1) as engine:
+        return engine.run(images)
+
+
+def test_the_validation_judge_is_the_export_gate_on_the_validation_images(calibration, tmp_path):
+    from export.config import GatePolicy
+    from export.formats_tflite import _converter
+
+    saved_model, cal = calibration
+    images = np.load(cal)[:24]
+    model = _converter(saved_model, "int8", cal).convert()
+    probs = _probs(model, images, tmp_path)
+    labels = [f"c{i}" for i in range(probs.shape[1])]
+    same = fb.validation_judge(_validation_file(tmp_path / "same.npz", images, probs, labels), GatePolicy())
+    assert same(model) == {"gate": "passed", "agree": 24, "of": 24}
+    # A reference whose classes are all another one: every image flips, the gate rejects.
+    other = np.roll(probs, 1, axis=1)
+    assert np.all(other.argmax(1) != probs.argmax(1))
+    shifted = fb.validation_judge(_validation_file(tmp_path / "o.npz", images, other, labels), GatePolicy())
+    assert shifted(model) == {"gate": "rejected", "agree": 0, "of": 24}
+
+
+def test_while_the_gate_rejects_on_validation_the_next_worst_ops_stay_float_up_to_the_cap(calibration):
+    from export.formats_tflite import _converter
+
+    saved_model, cal = calibration
+    calibrated, errors = fb.measure(_converter(saved_model, "int8", cal), np.load(cal)[:fb.DEBUG_IMAGES])
+    built = []
+
+    def build(ops):
+        built.append(len(ops))
+        return fb.quantize_except(calibrated, [e["tensor"] for e in ops]) if ops else \
+            _converter(saved_model, "int8", cal).convert()
+
+    start = len(fb.above_limit(errors))
+    passed = {"gate": "passed", "agree": 9, "of": 9}
+    model, ops, tries = fb.checked_on_validation(build, errors, lambda m: passed)
+    assert ops == errors[:start] and built == [start] and len(tries) == 1  # passed: nothing more float
+    # Rejected every time: each op count up to the cap is tried; the most agreeing one is kept, the
+    # fewest float ops on a tie.
+    built.clear()
+    agree = iter([3, 5, 5])
+    model, ops, tries = fb.checked_on_validation(
+        build, errors, lambda m: {"gate": "rejected", "agree": next(agree), "of": 9}, max_extra=2)
+    assert built == [start, start + 1, start + 2] and [t["float_ops"] for t in tries] == built
+    assert ops == errors[:start + 1]
+    assert "DEQUANTIZE" in _op_names(model)
+
+
+def test_the_bundle_records_how_its_int8_tflite_was_quantized(tiny_bundle, tiny_run):
+    from export.run_dir import load_run
+
     doc = json.loads((tiny_bundle / "bundle.json").read_text())
     entry = next(a for a in doc["artifacts"] if a["name"] == "tflite-int8")
     q = entry["quantization"]
     assert q["float_fallback"] == "auto" and q["op_error_limit_steps"] == fb.OP_ERROR_LIMIT
     assert q["worst_int8_ops"] or q["float_ops"]  # the errors were measured and are there to read
+    tries = q["validation_tries"]  # judged by the gate on the val split, against the reference
+    assert tries and {t["of"] for t in tries} == {len(load_run(tiny_run).split("val"))}
+    above = [op for op in q["float_ops"] if op["steps"] > fb.OP_ERROR_LIMIT]
+    assert q["float_ops"][:len(above)] == above  # the ops over the limit first, then any val added
+    assert all(t["gate"] == "rejected" for t in tries[:-1])  # more float ops only after a rejection
     for op in q["float_ops"]:
-        assert op["steps"] > fb.OP_ERROR_LIMIT and op["layer"] in (tiny_bundle / "report.md").read_text()
+        assert op["layer"] in (tiny_bundle / "report.md").read_text()
     assert all("quantization" not in a for a in doc["artifacts"] if a["precision"] != "int8")
 
 

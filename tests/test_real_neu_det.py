@@ -82,7 +82,8 @@ def test_neu_det_int8_tflite_passes_the_gate_with_its_one_lossy_op_in_float(neu)
     # Fully integer it flipped 4 of 270 (98.52%): MobileNetV2's first depthwise convolution is off by
     # 1.36 quantization steps RMS on these grey textures; kept float, 270/270 (export.int8_fallback).
     assert entry["gate"]["status"] == "passed", entry["gate"]["reasons"]
-    assert [op["layer"] for op in entry["quantization"]["float_ops"]] == ["expanded_conv_depthwise"]
+    q = entry["quantization"]
+    assert q["float_ops"][0]["layer"] == "expanded_conv_depthwise", q  # any after it: val images flipped
 
 
 def test_hard_variant_at_the_defaults_is_fit_for_the_line(hard):
@@ -103,8 +104,10 @@ def test_hard_variant_at_the_defaults_is_fit_for_the_line(hard):
 
 
 @pytest.mark.xfail(reason="not reached yet: measured top-1 97.0% (64/66, target met), at the thresholds "
-                          "defects caught 20/21 (95.2%) and good parts flagged 1/45 (2.2%), int8 TFLite "
-                          "rejected (2 of 66 flipped, a 'patches' photo among them)", strict=False)
+                          "defects caught 20/21 (95.2%) and good parts flagged 1/45 (2.2%); int8 TFLite "
+                          "rejected (2 of 66 test images flipped, a 'patches' photo among them; on the val "
+                          "split 1 of 66 flipped and the gate passed it, so no further op went float)",
+                   strict=False)
 def test_hard_variant_meets_the_line_targets_set_for_it(hard):
     _, bundle, _ = hard
     ref = bundle["reference"]
