@@ -11,11 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
+from export.config import GatePolicy
 from export.registry import FormatJob, register_format
 
 
 def convert_tflite(saved_model: str, dest: str, precision: str, calibration: str | None = None,
-                   float_fallback: str = "off", validation: str | None = None, policy=None) -> dict:
+                   float_fallback: str = "off", validation: str | None = None,
+                   policy: GatePolicy | None = None) -> dict:
     """Convert ``saved_model`` to ``dest`` at ``precision``. Runs in the worker.
 
     ``calibration`` is an ``.npy`` of ``(N,H,W,3) uint8`` images (int8 only). With ``float_fallback``
@@ -65,8 +67,8 @@ def _converter(saved_model: str, precision: str, calibration: str | None):
 
 
 def _int8_with_fallback(make_converter, images: np.ndarray, validation: str | None,
-                        policy=None) -> tuple[bytes, dict]:
-    """Full-integer, unless some ops' int8 error is far beyond rounding (or flips validation images)."""
+                        policy: GatePolicy | None) -> tuple[bytes, dict]:
+    """Full-integer, unless some ops' int8 error is far beyond rounding (or the gate rejects it on val)."""
     from export import int8_fallback as fb
 
     calibrated, errors = fb.measure(make_converter(), images[:fb.DEBUG_IMAGES])
@@ -82,7 +84,8 @@ def _int8_with_fallback(make_converter, images: np.ndarray, validation: str | No
         worst = fb.above_limit(errors)
         model = build(worst)
     else:
-        model, worst, tries = fb.checked_on_validation(build, errors, fb.validation_judge(validation, policy))
+        judge = fb.validation_judge(validation, policy or GatePolicy())
+        model, worst, tries = fb.checked_on_validation(build, errors, judge)
         record["validation_tries"] = tries
     record.update(float_ops=worst, worst_int8_ops=[e for e in errors if e not in worst][:3])
     return model, record
