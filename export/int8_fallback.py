@@ -139,7 +139,7 @@ def float_ops_notes(artifacts: list[dict]) -> list[str]:
 def _validation_note(record: dict) -> str:
     """What the validation check added, if anything ("" when it kept the ops above the limit only)."""
     tries = record.get("validation_tries") or []
-    if len(tries) < 2:
+    if not tries or len(record["float_ops"]) == tries[0]["float_ops"]:  # none added (tried or not)
         return ""
     said = ", ".join(f"{t['float_ops']} float: {t['agree']}/{t['of']} agree, {t['gate']}" for t in tries)
     return (f"ops under the {record['op_error_limit_steps']} step limit are float too because the gate "
