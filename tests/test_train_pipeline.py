@@ -178,10 +178,17 @@ def test_stage_1_chooses_its_recipe_on_cached_features_with_augmented_views(mess
     recipe = head["recipe"]
     tried = {(c["pooling"], c["lr_head"]) for c in recipe["candidates"]}
     assert recipe["searched"] and tried == {("avg", 1e-3), ("avg", 3e-3), ("max", 1e-3), ("max", 3e-3)}
-    best = min(recipe["candidates"], key=lambda c: c["val_loss"])
+    # Each candidate is scored on the val images and on every training photo out of fold, weighted by count.
+    n_val, n_train = len(_split(run, "val")), len(_split(run, "train"))
+    for c in recipe["candidates"]:
+        mixed = (n_val * c["val_loss"] + n_train * c["cv_loss"]) / (n_val + n_train)
+        assert c["score"] == pytest.approx(mixed, abs=2e-6)  # each figure rounded to 6 places
+    best = min(recipe["candidates"], key=lambda c: c["score"])
     assert (recipe["pooling"], recipe["lr_head"]) == (best["pooling"], best["lr_head"])
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["recipe"] == {"pooling": best["pooling"], "lr_head": best["lr_head"], "searched": True}
+    chosen_on = "val split + 5-fold cross-validation on the training photos"
+    assert metrics["recipe"] == {"pooling": best["pooling"], "lr_head": best["lr_head"], "searched": True,
+                                 "chosen_on": chosen_on}
     pool = keras.models.load_model(run / "model.keras").get_layer("pool")  # the saved model has the winner
     layer = {"avg": "GlobalAveragePooling2D", "max": "GlobalMaxPooling2D"}[best["pooling"]]
     assert type(pool).__name__ == layer

@@ -65,10 +65,13 @@ class TrainConfig:
                                      "lower val loss (doubles stage 2's time)")
     lr_scratch: float = _f(3e-3, "initial learning rate from scratch (cosine decay over the epochs)")
     pooling: str = _f("auto", "global pooling of the backbone features: avg, max (small local defects), or "
-                              "auto (both tried on the cached features, the lower val loss kept)",
+                              "auto (both tried on the cached features, see recipe_folds)",
                       choices=POOLINGS)
-    head_search: bool = _f(True, "stage 1 also tries lr_head / 3 on the cached features and keeps the lower "
-                                 "val loss (seconds: the backbone is not run again)")
+    head_search: bool = _f(True, "stage 1 also tries lr_head / 3 on the cached features (seconds: the "
+                                 "backbone is not run again)")
+    recipe_folds: int = _f(5, "stage 1 chooses among its candidates by their loss on the val split plus on "
+                              "the training photos scored out of fold, in this many folds grouped by photo "
+                              "(0 = the val split alone)")
     head_views: int = _f(2, "stage 1: augmented views of each training photo added to the cached features "
                             "(0 = the originals only; needs augment)")
     rare_class_views: int = _f(4, "stage 1: views instead, when the rarest class has fewer than 50 training "
@@ -136,7 +139,7 @@ def _problems(c: TrainConfig) -> list[str]:
         p.append(f"val_fraction and test_fraction must be in (0, 1) with a sum < 0.9, "
                  f"got {c.val_fraction} and {c.test_fraction}")
     for name in ("epochs_head", "epochs_finetune", "epochs_scratch", "finetune_blocks", "patience",
-                 "head_views", "rare_class_views"):
+                 "head_views", "rare_class_views", "recipe_folds"):
         if getattr(c, name) < 0:
             p.append(f"{name} must be >= 0, got {getattr(c, name)}")
     if c.batch_size < 1:

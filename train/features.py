@@ -16,10 +16,19 @@ POOLINGS = ("avg", "max")
 
 @dataclass
 class CachedFeatures:
-    """Pooled features ``{pooling: (N, C) float32}`` and the label of each row."""
+    """Pooled features ``{pooling: (N, C) float32}``, the label of each row and the photo it came from.
+
+    The first ``photos`` rows are the photos themselves, in order; augmented views of them follow.
+    """
 
     pooled: dict[str, np.ndarray]
     y: np.ndarray
+    photo: np.ndarray  # row -> index of its photo (a view shares its photo's index)
+
+    @property
+    def photos(self) -> int:
+        """How many distinct photos the rows come from."""
+        return int(self.photo.max()) + 1 if len(self.photo) else 0
 
     def __len__(self) -> int:
         return len(self.y)
@@ -54,4 +63,4 @@ def cache_training_features(backbone, x: np.ndarray, y: np.ndarray, batch_size: 
     if aug is not None:
         parts += [pooled_features(backbone, x, batch_size, aug, seed + v + 1) for v in range(views)]
     pooled = {k: np.concatenate([p[k] for p in parts]) for k in POOLINGS}
-    return CachedFeatures(pooled, np.tile(y, len(parts)))
+    return CachedFeatures(pooled, np.tile(y, len(parts)), np.tile(np.arange(len(y)), len(parts)))

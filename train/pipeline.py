@@ -186,7 +186,8 @@ def input_contract(config: TrainConfig) -> InputContract:
 
 def _recipe(history: list[dict]) -> dict | None:
     head = next((h for h in history if h["stage"] == "head"), None)
-    return None if head is None else {k: head["recipe"][k] for k in ("pooling", "lr_head", "searched")}
+    return None if head is None else {k: head["recipe"].get(k) for k in ("pooling", "lr_head", "searched",
+                                                                            "chosen_on")}
 
 
 def best_stage(history: list[dict]) -> str | None:
@@ -196,7 +197,7 @@ def best_stage(history: list[dict]) -> str | None:
 
 
 def _recipe_line(recipe: dict) -> str:
-    how = "chosen on the val split" if recipe["searched"] else "as configured"
+    how = f"chosen on the {recipe['chosen_on']}" if recipe["searched"] else "as configured"
     return f"recipe   pooling {recipe['pooling']}, lr_head {recipe['lr_head']:.2g} ({how})"
 
 
