@@ -6,9 +6,9 @@ photos. On cached features a candidate head trains in seconds, so each is tried;
 figures are kept in the run's history.
 
 The val split alone is too small to choose: once every val image is right, its loss only says how
-confident a head is. On the hard steel variant (66 val images, all right for every candidate) it
-chose max pooling by 0.0012 against 0.0083, and that head called 8-9 of 200 unseen defects good
-where the average-pooled one called 4-6. So each candidate is also scored out of fold on the
+confident a head is. On the hard steel variant's cached features (66 val images, all right for
+every candidate) it chose max pooling in each of 3 seeds, and that head called 5-9 of 200 unseen
+defects good where the average-pooled one called 4-6 (figures in the README). So each candidate is also scored out of fold on the
 training photos (``recipe_folds`` folds, grouped by photo so that no augmented view of a photo
 helps to score it), and the loss over those photos and the val split together decides.
 """
