@@ -138,7 +138,7 @@ def messy_run(tmp_path_factory, local_weights):
     cfg.write_text("[train]\nalpha = 0.35\nimage_size = 32\nepochs_head = 5\n")
     rc = main(["--data", str(data), "--out", str(root / "runs"), "--name", "messy", "--config", str(cfg),
                "--weights", str(local_weights), "--epochs-head", "2", "--epochs-finetune", "1",
-               "--batch-size", "16", "--threads", "2"])
+               "--batch-size", "16", "--threads", "2", "--recipe-folds", "5"])
     return rc, root / "runs" / "messy"
 
 

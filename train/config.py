@@ -69,9 +69,9 @@ class TrainConfig:
                       choices=POOLINGS)
     head_search: bool = _f(True, "stage 1 also tries lr_head / 3 on the cached features (seconds: the "
                                  "backbone is not run again)")
-    recipe_folds: int = _f(5, "stage 1 chooses among its candidates by their loss on the val split plus on "
-                              "the training photos scored out of fold, in this many folds grouped by photo "
-                              "(0 = the val split alone)")
+    recipe_folds: int = _f(0, "stage 1: also score its candidates on the training photos out of fold, in "
+                              "this many folds grouped by photo, and choose on that plus the val split "
+                              "(0 = the val loss alone; try 5 when the val split is small)")
     head_views: int = _f(2, "stage 1: augmented views of each training photo added to the cached features "
                             "(0 = the originals only; needs augment)")
     rare_class_views: int = _f(4, "stage 1: views instead, when the rarest class has fewer than 50 training "
