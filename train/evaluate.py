@@ -9,6 +9,13 @@ import numpy as np
 
 from runtime.rates import rate
 
+KERAS_EPS = 1e-7  # Keras clips probabilities to [eps, 1 - eps] in its cross-entropy
+
+
+def mean_cross_entropy(probs: np.ndarray, y: np.ndarray) -> float:
+    """Mean cross-entropy of ``probs`` for labels ``y``, as Keras computes ``val_loss`` (no class weights)."""
+    return float(np.mean(-np.log(np.clip(probs[np.arange(len(y)), y], KERAS_EPS, 1 - KERAS_EPS))))
+
 
 def classification_metrics(probs: np.ndarray, y: np.ndarray, labels: list[str]) -> dict:
     """Accuracy, per-class ``{precision, recall, f1, support}``, ``confusion_matrix``, ``labels``, ``n``.

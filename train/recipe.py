@@ -26,6 +26,7 @@ import numpy as np
 from train import distributed_fit
 from train.config import TrainConfig
 from train.data import make_dataset
+from train.evaluate import mean_cross_entropy
 from train.features import POOLINGS, CachedFeatures
 from train.strategy import is_multi_worker
 
@@ -93,8 +94,7 @@ def out_of_fold_loss(train_f: CachedFeatures, val_f: CachedFeatures, pooling: st
                                              restore_best_weights=True)
         fit_head(head, f[fit_rows], train_f.y[fit_rows], fv, val_f.y, config, class_weight, lr, [stop])
         p[scored] = head.predict(f[scored], verbose=0, batch_size=256)
-    eps = 1e-7  # as Keras clips in its cross-entropy
-    return float(np.mean(-np.log(np.clip(p[np.arange(n), train_f.y[:n]], eps, 1 - eps))))
+    return mean_cross_entropy(p, train_f.y[:n])
 
 
 def cross_validates(train_f: CachedFeatures, config: TrainConfig, candidates_tried: int) -> bool:

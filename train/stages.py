@@ -13,6 +13,7 @@ import numpy as np
 from train import distributed_fit
 from train.config import TrainConfig
 from train.data import augmenter, make_dataset
+from train.evaluate import mean_cross_entropy
 from train.features import CachedFeatures, cache_training_features
 from train.model import Classifier, freeze_backbone, unfreeze_top_blocks
 from train.progress import progress_callback
@@ -45,9 +46,7 @@ def _record(stage: str, hist, seconds: float, **extra) -> dict:
 
 def val_loss(model, x: np.ndarray, y: np.ndarray, config: TrainConfig) -> float:
     """Mean cross-entropy of ``model`` on ``(x, y)``, as Keras computes ``val_loss`` (no class weights)."""
-    p = model.predict(make_dataset(x, y, config, training=False), verbose=0)
-    eps = 1e-7  # Keras clips probabilities to [eps, 1 - eps] in its cross-entropy
-    return float(np.mean(-np.log(np.clip(p[np.arange(len(y)), y], eps, 1 - eps))))
+    return mean_cross_entropy(model.predict(make_dataset(x, y, config, training=False), verbose=0), y)
 
 
 RARE_CLASS_PHOTOS = 50  # training photos below which a class is rare (rare_class_views)
