@@ -38,6 +38,14 @@ def candidates(config: TrainConfig) -> list[dict]:
     return [{"pooling": p, "lr_head": lr} for p in pools for lr in lrs]
 
 
+def early_stopping(config: TrainConfig):
+    """Stop on the val loss after ``patience`` epochs without a better one, and restore the best weights."""
+    import keras
+
+    return keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience,
+                                         restore_best_weights=True)
+
+
 def fit_head(head, ft: np.ndarray, yt: np.ndarray, fv: np.ndarray, yv: np.ndarray, config: TrainConfig,
              class_weight: dict | None, lr: float, callbacks: list, strategy: Any = None):
     """Train ``head`` (pooled features -> softmax) with Adam at ``lr``; returns the Keras history.
@@ -90,9 +98,8 @@ def out_of_fold_loss(train_f: CachedFeatures, val_f: CachedFeatures, pooling: st
             continue
         keras.utils.set_random_seed(config.seed)
         head = standalone_head(f.shape[1], num_classes, config.dropout)
-        stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience,
-                                             restore_best_weights=True)
-        fit_head(head, f[fit_rows], train_f.y[fit_rows], fv, val_f.y, config, class_weight, lr, [stop])
+        fit_head(head, f[fit_rows], train_f.y[fit_rows], fv, val_f.y, config, class_weight, lr,
+                 [early_stopping(config)])
         p[scored] = head.predict(f[scored], verbose=0, batch_size=256)
     return mean_cross_entropy(p, train_f.y[:n])
 
@@ -122,10 +129,9 @@ def choose_recipe(train_f: CachedFeatures, val_f: CachedFeatures, config: TrainC
         keras.utils.set_random_seed(config.seed)
         with strategy.scope():
             head = standalone_head(train_f.pooled[c["pooling"]].shape[1], num_classes, config.dropout)
-            stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience,
-                                                 restore_best_weights=True)
             hist = fit_head(head, train_f.pooled[c["pooling"]], train_f.y, val_f.pooled[c["pooling"]],
-                            val_f.y, config, class_weight, c["lr_head"], [stop, *callbacks], strategy)
+                            val_f.y, config, class_weight, c["lr_head"], [early_stopping(config), *callbacks],
+                            strategy)
         h = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
         i = int(np.argmin(h["val_loss"]))
         r = {**c, "val_loss": round(h["val_loss"][i], 6), "val_accuracy": round(h["val_accuracy"][i], 6),

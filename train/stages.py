@@ -17,16 +17,12 @@ from train.evaluate import mean_cross_entropy
 from train.features import CachedFeatures, cache_training_features
 from train.model import Classifier, freeze_backbone, unfreeze_top_blocks
 from train.progress import progress_callback
-from train.recipe import choose_recipe
+from train.recipe import choose_recipe, early_stopping
 from train.strategy import is_multi_worker
 
 
 def _callbacks(stage: str, epochs: int, config: TrainConfig) -> list:
-    import keras
-
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience,
-                                         restore_best_weights=True)
-    return [stop, progress_callback(stage, epochs, config.verbose)]
+    return [early_stopping(config), progress_callback(stage, epochs, config.verbose)]
 
 
 def _compile(model, lr: float) -> None:
