@@ -11,6 +11,7 @@ threshold, and "flagged" means a class was decided; a frame under every threshol
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -63,16 +64,50 @@ class Decider:
         return Decision(False, self.labels[top], float(probs[top]))
 
 
-def _threshold_for_class(ok_scores: np.ndarray, pos_scores: np.ndarray, budget: float) -> dict:
-    """Threshold maximizing recall with false-alarm rate <= budget, centred in the free margin."""
+# Good val images needed to fit the tail of their defect scores; with fewer, thresholds sit mid-way in
+# the free margin between the good parts and the weakest defect caught.
+MIN_GOOD_FOR_FIT = 20
+# No fitted threshold goes below this defect score. A confident model's good parts pile up near 0, and
+# a tail fitted to them would put the threshold where a change of light on the line flags good parts.
+MIN_FITTED_THRESHOLD = 0.05
+
+
+def fitted_tail(scores: np.ndarray, rate: float) -> float:
+    """The score that ``rate`` of scores like these exceed (scores are probabilities in 0..1).
+
+    The empirical quantile needs about ``3/rate`` scores (300 for 1%); a val split has tens of good
+    parts, and their highest score says little about where the 1% tail lies. This extrapolates it from
+    a normal fit of the logits' upper half: the median, and the spread of the logits above it. The
+    lower half is left out because it only says how sure the model is of its surest good parts: scores
+    of 1e-6 and 1e-3 are 7 logits apart and would widen a whole-sample fit, and push its tail up.
+    """
+    s = np.clip(np.asarray(scores, np.float64), 1e-6, 1 - 1e-6)
+    logits = np.log(s) - np.log1p(-s)
+    centre = float(np.median(logits))
+    spread = float(np.sqrt(np.mean((logits[logits >= centre] - centre) ** 2)))
+    z = centre + NormalDist().inv_cdf(1.0 - rate) * spread
+    return float(1.0 / (1.0 + np.exp(-z)))
+
+
+def _lowest_admissible(ok_scores: np.ndarray, budget: float) -> float:
+    """Just above the highest ok score the false-alarm budget cannot absorb (0 when it absorbs all)."""
     ok_sorted = np.sort(ok_scores)[::-1]
     allowed = int(np.floor(budget * len(ok_sorted) + 1e-9))
-    # Lowest admissible threshold: just above the (allowed+1)-th highest ok score.
-    t_lo = float(np.nextafter(ok_sorted[allowed], 1.0)) if allowed < len(ok_sorted) else 0.0
+    return float(np.nextafter(ok_sorted[allowed], 1.0)) if allowed < len(ok_sorted) else 0.0
+
+
+def _threshold_for_class(ok_scores: np.ndarray, pos_scores: np.ndarray, budget: float,
+                         floor: float | None = None) -> dict:
+    """Threshold maximizing recall with false-alarm rate <= budget on ``ok_scores``.
+
+    With a ``floor`` (the fitted any-defect threshold) it is the lowest admissible threshold not under
+    the floor; without one it is centred in the free margin (robust to score shifts, blind to the target).
+    """
+    t_lo = _lowest_admissible(ok_scores, budget)
     above = pos_scores[pos_scores >= t_lo]
     # Highest threshold with the same recall: the weakest positive still caught.
     t_hi = float(above.min()) if above.size else 1.0
-    t = (t_lo + t_hi) / 2.0
+    t = max(t_lo, floor) if floor is not None else (t_lo + t_hi) / 2.0
     return {
         "threshold": t,
         "val_false_alarm_rate": float(np.mean(ok_scores >= t)) if ok_scores.size else 0.0,
@@ -81,24 +116,50 @@ def _threshold_for_class(ok_scores: np.ndarray, pos_scores: np.ndarray, budget: 
     }
 
 
+def any_defect_floor(ok_probs: np.ndarray, ok: int, target_false_alarm_rate: float) -> dict:
+    """Where a good part's defect score is expected to pass the false-alarm target.
+
+    The defect score is the highest defect-class probability: a frame is flagged when it reaches
+    that class's threshold, so with every threshold at or above this floor a good part is flagged
+    only if its defect score reaches the floor.
+
+    ``threshold`` is the fitted tail (:func:`fitted_tail`), never under the highest score the target
+    admits on these images nor under ``MIN_FITTED_THRESHOLD``; ``None`` with fewer than
+    ``MIN_GOOD_FOR_FIT`` good images (``placement`` says which).
+    """
+    n = len(ok_probs)
+    if n < MIN_GOOD_FOR_FIT:
+        return {"placement": "mid-margin", "threshold": None, "good_images": n,
+                "why": f"fewer than {MIN_GOOD_FOR_FIT} good val images to fit their score tail"}
+    scores = np.delete(ok_probs, ok, axis=1).max(axis=1).astype(np.float64)
+    fitted = fitted_tail(scores, target_false_alarm_rate)
+    t = max(fitted, _lowest_admissible(scores, target_false_alarm_rate), MIN_FITTED_THRESHOLD)
+    return {"placement": "fitted", "threshold": t, "fitted": fitted, "minimum": MIN_FITTED_THRESHOLD,
+            "good_images": n, "val_false_alarm_rate": float(np.mean(scores >= t))}
+
+
 def choose_thresholds(probs: np.ndarray, y: np.ndarray, labels: list[str], ok_label: str | None,
                       target_false_alarm_rate: float = DEFAULT_TARGET_FALSE_ALARM_RATE,
                       ) -> tuple[dict[str, float], dict]:
     """Per-class thresholds from validation probabilities.
 
-    The false-alarm budget is split evenly over the defect classes, so the union bound keeps the
-    overall rate on ok parts at or under the target; within that budget each class's recall is
-    maximized and the threshold placed mid-way in the remaining margin (robust to score shifts).
+    With a good class and enough good images, every class threshold sits at the lowest score that
+    keeps the good parts' estimated false-alarm rate at the target (:func:`any_defect_floor`, fitted
+    on their highest defect-class probability), so the target holds for all classes together; each
+    also keeps its own false alarms on the val images within an even share of the target. With too
+    few good images (and for sorting) thresholds are placed mid-way in the free margin instead.
     Sorting (``ok_label`` None): a class's false alarms are the other classes' images it would take.
     Returns ``(thresholds, details)``.
     """
     ok = None if ok_label is None else labels.index(ok_label)
     defects = [i for i in range(len(labels)) if i != ok]
     budget = target_false_alarm_rate / max(1, len(defects))
+    placement = None if ok is None else any_defect_floor(probs[y == ok], ok, target_false_alarm_rate)
+    floor = None if placement is None else placement["threshold"]
     thresholds, details = {}, {}
     for i in defects:
         negatives = probs[y == ok, i] if ok is not None else probs[y != i, i]
-        info = _threshold_for_class(negatives, probs[y == i, i], budget)
+        info = _threshold_for_class(negatives, probs[y == i, i], budget, floor)
         thresholds[labels[i]] = info["threshold"]
         details[labels[i]] = info
     if ok is None:
@@ -108,6 +169,7 @@ def choose_thresholds(probs: np.ndarray, y: np.ndarray, labels: list[str], ok_la
     flagged = Decider(labels, ok_label, thresholds).flags(probs)
     details["overall"] = {
         "target_false_alarm_rate": target_false_alarm_rate,
+        "placement": placement,
         "val_false_alarm_rate": float(flagged[y == ok].mean()) if (y == ok).any() else 0.0,
         "val_defect_recall": float(flagged[y != ok].mean()) if (y != ok).any() else None,
         "val_false_alarms": rate_of(flagged[y == ok]),

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from runtime.decision import Decider, choose_thresholds
+from runtime.decision import MIN_FITTED_THRESHOLD, MIN_GOOD_FOR_FIT, Decider, choose_thresholds, fitted_tail
 
 LABELS = ["crack", "ok", "scratch"]
 
@@ -48,3 +48,61 @@ def test_choose_thresholds_trades_recall_for_false_alarms():
     thr, info = choose_thresholds(probs, y, LABELS, "ok", target_false_alarm_rate=0.05)
     assert info["crack"]["val_false_alarm_rate"] <= 0.025  # budget split over 2 defect classes
     assert 0.5 < info["crack"]["val_recall"] < 1.0
+
+
+def _good_and_defects(n_good: int, n_defect: int, seed: int = 0,
+                      weakest: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities over LABELS: good parts' crack score logit-normal (1% of them above 0.10),
+    defects' crack score uniform in ``weakest``..0.9, no scratches."""
+    rng = np.random.default_rng(seed)
+    good = 1 / (1 + np.exp(-rng.normal(-4.5, 1.0, n_good)))
+    crack = np.concatenate([good, rng.uniform(weakest, 0.9, n_defect)])
+    y = np.array([1] * n_good + [0] * n_defect)
+    return np.stack([crack, 1 - crack, np.zeros_like(crack)], axis=1), y
+
+
+def test_fitted_tail_finds_a_quantile_the_sample_is_too_small_to_show():
+    rng = np.random.default_rng(1)
+    true_1pct = 1 / (1 + np.exp(-(-4.0 + 2.3263)))  # logits N(-4, 1): 1% of scores exceed 0.158
+    large = 1 / (1 + np.exp(-rng.normal(-4.0, 1.0, 5000)))
+    assert fitted_tail(large, 0.01) == pytest.approx(true_1pct, abs=0.02)
+    small = 1 / (1 + np.exp(-rng.normal(-4.0, 1.0, 45)))
+    assert small.max() < true_1pct < fitted_tail(small, 0.01) * 2  # the sample's maximum falls short
+
+
+def test_fitted_tail_ignores_how_sure_the_model_is_of_its_surest_good_parts():
+    rng = np.random.default_rng(2)
+    scores = 1 / (1 + np.exp(-rng.normal(-4.0, 1.0, 61)))
+    surer = np.where(scores < np.median(scores), scores * 1e-3, scores)  # lower half 7 logits lower
+    assert fitted_tail(surer, 0.01) == pytest.approx(fitted_tail(scores, 0.01), rel=1e-9)
+
+
+def test_thresholds_spend_the_false_alarm_budget_on_recall_and_hold_it_on_new_parts():
+    probs, y = _good_and_defects(60, 40)
+    thr, info = choose_thresholds(probs, y, LABELS, "ok", target_false_alarm_rate=0.01)
+    placement = info["overall"]["placement"]
+    assert placement["placement"] == "fitted" and placement["good_images"] == 60
+    assert all(t >= placement["threshold"] for t in thr.values())  # no class flags below the floor
+    # New parts from the same line: weaker defects than any in val are still caught, where a threshold
+    # mid-way between the good parts and the weakest val defect misses many of them...
+    fresh, y_fresh = _good_and_defects(20000, 20000, seed=3, weakest=0.15)
+    decider, mid = Decider(LABELS, "ok", thr), sum(info["crack"]["margin"]) / 2
+    assert decider.flags(fresh[y_fresh == 0]).mean() == 1.0 and (fresh[y_fresh == 0, 0] < mid).mean() > 0.1
+    # ...and good parts are flagged near the 1% target, not far under it.
+    assert 0.002 < decider.flags(fresh[y_fresh == 1]).mean() < 0.025
+
+
+def test_a_confident_model_gets_the_minimum_threshold_not_one_in_its_float_noise():
+    probs, y = _good_and_defects(60, 40)
+    probs[y == 1, 0], probs[y == 1, 1] = 1e-5, 1 - 1e-5
+    thr, info = choose_thresholds(probs, y, LABELS, "ok", target_false_alarm_rate=0.01)
+    assert info["overall"]["placement"]["fitted"] < 1e-3
+    assert thr["crack"] == MIN_FITTED_THRESHOLD
+
+
+def test_too_few_good_images_to_fit_keep_thresholds_mid_way_in_the_margin():
+    probs, y = _good_and_defects(MIN_GOOD_FOR_FIT - 1, 40)
+    thr, info = choose_thresholds(probs, y, LABELS, "ok", target_false_alarm_rate=0.01)
+    assert info["overall"]["placement"]["placement"] == "mid-margin"
+    lo, hi = info["crack"]["margin"]
+    assert thr["crack"] == pytest.approx((lo + hi) / 2)

@@ -183,8 +183,9 @@ def _defect_scores(scores: list[float]) -> np.ndarray:
 
 def test_at_threshold_values_are_the_point_values_of_their_rates():
     y_val, y_test = np.array([0] * 20 + [1] * 20), np.array([0, 0, 0, 0, 1, 1, 1, 1])
-    val = _defect_scores([0.95] * 20 + [0.05] * 20)  # cleanly separated: a threshold mid-way
-    test = _defect_scores([0.9, 0.9, 0.1, 0.1, 0.9, 0.1, 0.1, 0.1])  # 2 of 4 defects, 1 of 4 good flagged
+    val = _defect_scores([0.95] * 20 + [0.05] * 20)  # cleanly separated: a threshold in 0.05..0.95
+    # 2 of 4 defects caught, 1 of 4 good parts flagged
+    test = _defect_scores([0.97, 0.97, 0.01, 0.01, 0.97, 0.01, 0.01, 0.01])
     empty = np.zeros((0, 8, 8, 3), np.uint8)
     data, run = EvalData(empty, y_test, empty, y_val), SimpleNamespace(labels=LABELS, ok_label="ok")
     d = decision_summary(Predictions(test, val), data, run, target_far=0.05)

@@ -10,6 +10,7 @@ Skips when ``../shared/data`` is absent.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +22,7 @@ NEU = SHARED / "neu_det"
 GOOD = "crazing"
 
 
-def _train_and_export(data, root, name: str) -> tuple[dict, dict, list]:
+def _train_and_export(data, root, name: str) -> tuple[dict, dict, list, Path]:
     from export.config import ExportConfig
     from export.pipeline import export
     from train.config import resolve
@@ -33,7 +34,7 @@ def _train_and_export(data, root, name: str) -> tuple[dict, dict, list]:
     export(ExportConfig(run=str(run), out=str(out), keep_going=True))
     history = json.loads((run / "history.json").read_text())
     metrics = json.loads((run / "metrics.json").read_text())
-    return metrics, json.loads((out / "bundle.json").read_text()), history
+    return metrics, json.loads((out / "bundle.json").read_text()), history, out
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +68,7 @@ def _stages_never_end_worse(history: list) -> None:
 
 
 def test_neu_det_at_the_defaults_is_fit_and_its_fp32_artifacts_pass(neu):
-    metrics, bundle, history = neu
+    metrics, bundle, history, _ = neu
     _stages_never_end_worse(history)
     assert metrics["test"]["accuracy"] >= 0.98, metrics["test"]["accuracy_ci"]  # measured: 270/270
     assert bundle["fitness"]["fit"] is True, bundle["fitness"]
@@ -77,7 +78,7 @@ def test_neu_det_at_the_defaults_is_fit_and_its_fp32_artifacts_pass(neu):
 
 
 def test_neu_det_int8_tflite_passes_the_gate_with_its_one_lossy_op_in_float(neu):
-    _, bundle, _ = neu
+    _, bundle, _, _ = neu
     entry = _artifact(bundle, "tflite-int8")
     # Fully integer it flipped 4 of 270 (98.52%): MobileNetV2's first depthwise convolution is off by
     # 1.36 quantization steps RMS on these grey textures; kept float, 270/270 (export.int8_fallback).
@@ -87,7 +88,7 @@ def test_neu_det_int8_tflite_passes_the_gate_with_its_one_lossy_op_in_float(neu)
 
 
 def test_hard_variant_at_the_defaults_is_fit_for_the_line(hard):
-    metrics, bundle, history = hard
+    metrics, bundle, history, _ = hard
     _stages_never_end_worse(history)
     assert metrics["recipe"]["searched"] is True
     ref = bundle["reference"]
@@ -103,13 +104,34 @@ def test_hard_variant_at_the_defaults_is_fit_for_the_line(hard):
         assert _artifact(bundle, name)["gate"]["status"] == "passed"
 
 
+def test_hard_variant_catches_the_hold_out_defects_at_the_bundles_thresholds(hard):
+    """200 defect photos no split has seen (40 per type, cropped as the variant), through the device's
+    path: the bundle's fp32 TFLite artifact, its own thresholds, the runtime's decode and preprocessing.
+    Measured on an AVX-512 machine: 200/200 with thresholds fitted to the good parts' score tail;
+    193/200 with the earlier thresholds mid-way between the good parts and the weakest val defect."""
+    from runtime.bundle import Bundle
+    from runtime.image_io import read_image
+    from runtime.preprocess import prepare_rgb
+
+    bundle_dir = hard[3]
+    photos = sorted((bundle_dir.parents[1] / "neu_hard" / "holdout").rglob("*.png"))
+    assert len(photos) == 200, len(photos)
+    bundle = Bundle.load(bundle_dir)
+    artifact = bundle.get("tflite-fp32")
+    decider = bundle.decider(artifact)
+    with bundle.open(artifact) as engine:
+        caught = [decider.decide(engine.run_one(prepare_rgb(read_image(p), bundle.contract))).flagged
+                  for p in photos]
+    assert sum(caught) >= 194, f"{sum(caught)} of {len(photos)} hold-out defects caught"
+
+
 @pytest.mark.xfail(reason="not reached yet: measured top-1 97.0% (64/66, target met), at the thresholds "
                           "defects caught 20/21 (95.2%) and good parts flagged 1/45 (2.2%); int8 TFLite "
                           "rejected (2 of 66 test images flipped, a 'patches' photo among them; on the val "
                           "split 1 of 66 flipped and the gate passed it, so no further op went float)",
                    strict=False)
 def test_hard_variant_meets_the_line_targets_set_for_it(hard):
-    _, bundle, _ = hard
+    _, bundle, _, _ = hard
     ref = bundle["reference"]
     assert ref["top1"] >= 0.95
     assert ref["defect_recall_at_threshold"] >= 0.98 and ref["false_alarm_rate_at_threshold"] <= 0.02
