@@ -111,13 +111,26 @@ def fitness_line(doc: dict) -> str:
     return line
 
 
+def placement_line(doc: dict) -> str:
+    """How the reference's thresholds were placed on val, in words ("" for sorting)."""
+    p = doc["reference"].get("threshold_selection", {}).get("overall", {}).get("placement")
+    if not p:
+        return ""
+    if p["placement"] == "fitted":
+        return (f" No defect threshold is under {p['threshold']:.3g}: where the good parts' defect score is "
+                f"expected to pass the target, fitted on {p['good_images']} good val images "
+                f"({p['fitted']:.3g}; never under {p['minimum']:g} nor under the highest good val score the "
+                "target admits).")
+    return f" Thresholds sit mid-way between the good val parts and the weakest val defect: {p['why']}."
+
+
 def render_markdown(doc: dict, plots: dict[str, str]) -> str:
     """report.md text."""
     rows = table_rows(doc)
     lines = [f"# Bundle {doc['name']}", "",
              f"Run `{doc['provenance']['run']}`, {doc['reference']['n_test']} test images, thresholds for a "
              f"{doc['gate_policy']['target_false_alarm_rate']:.1%} false-alarm target chosen on "
-             f"{doc['reference']['n_val']} val images. Created {doc['created']}.", "",
+             f"{doc['reference']['n_val']} val images.{placement_line(doc)} Created {doc['created']}.", "",
              "| " + " | ".join(_HEADER) + " |", "|" + "---|" * len(_HEADER)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     lines += ["", "## Fitness for the line", "", fitness_line(doc)]
@@ -151,7 +164,8 @@ def render_html(doc: dict, plots: dict[str, str]) -> str:
              "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}figure{display:inline-block}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>Bundle {esc(doc['name'])}</title>"
             f"<style>{style}</style></head><body><h1>Bundle {esc(doc['name'])}</h1>"
-            f"<p>Run {esc(str(doc['provenance']['run']))}, {doc['reference']['n_test']} test images.</p>"
+            f"<p>Run {esc(str(doc['provenance']['run']))}, {doc['reference']['n_test']} test images."
+            f"{esc(placement_line(doc))}</p>"
             f"<table><tr>{head}</tr>{body}</table>"
             f"<h2>Fitness for the line</h2><p>{esc(fitness_line(doc))}</p>"
             + (f"<h2>Problems</h2><ul>{problems}</ul>" if problems else "")

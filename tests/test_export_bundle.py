@@ -85,6 +85,8 @@ def test_report_has_one_row_per_artifact_and_a_confusion_matrix_each(tiny_bundle
         png = tiny_bundle / "plots" / f"confusion_{a['name']}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "<table>" in html and "agreement" in md
+    placement = doc["reference"]["threshold_selection"]["overall"]["placement"]["placement"]
+    assert ("No defect threshold is under" if placement == "fitted" else "Thresholds sit mid-way") in md
     # The uncertainty table: every artifact's top-1 as k/n with its 95% interval.
     for a in doc["artifacts"]:
         ci = a["gate"]["metrics"]["top1_ci"]
