@@ -104,11 +104,13 @@ def test_hard_variant_at_the_defaults_is_fit_for_the_line(hard):
         assert _artifact(bundle, name)["gate"]["status"] == "passed"
 
 
-def test_hard_variant_catches_the_hold_out_defects_at_the_bundles_thresholds(hard):
+@pytest.mark.parametrize("name", ["tflite-fp32", "tflite-int8"])
+def test_hard_variant_catches_the_hold_out_defects_at_the_bundles_thresholds(hard, name):
     """200 defect photos no split has seen (40 per type, cropped as the variant), through the device's
-    path: the bundle's fp32 TFLite artifact, its own thresholds, the runtime's decode and preprocessing.
-    Measured on an AVX-512 machine: 200/200 with thresholds fitted to the good parts' score tail;
-    193/200 with the earlier thresholds mid-way between the good parts and the weakest val defect."""
+    path: the bundle's artifact, its own thresholds, the runtime's decode and preprocessing.
+    Measured on an AVX-512 machine: fp32 200/200 with thresholds fitted to the good parts' score tail
+    (193/200 with the earlier thresholds mid-way between the good parts and the weakest val defect);
+    int8 198/200 with the two ops that validation kept float (196 with the first depthwise alone)."""
     from runtime.bundle import Bundle
     from runtime.image_io import read_image
     from runtime.preprocess import prepare_rgb
@@ -117,18 +119,18 @@ def test_hard_variant_catches_the_hold_out_defects_at_the_bundles_thresholds(har
     photos = sorted((bundle_dir.parents[1] / "neu_hard" / "holdout").rglob("*.png"))
     assert len(photos) == 200, len(photos)
     bundle = Bundle.load(bundle_dir)
-    artifact = bundle.get("tflite-fp32")
+    artifact = bundle.get(name)
     decider = bundle.decider(artifact)
     with bundle.open(artifact) as engine:
         caught = [decider.decide(engine.run_one(prepare_rgb(read_image(p), bundle.contract))).flagged
                   for p in photos]
-    assert sum(caught) >= 194, f"{sum(caught)} of {len(photos)} hold-out defects caught"
+    assert sum(caught) >= 194, f"{name}: {sum(caught)} of {len(photos)} hold-out defects caught"
 
 
 @pytest.mark.xfail(reason="not reached yet: measured top-1 97.0% (64/66, target met), at the thresholds "
                           "defects caught 20/21 (95.2%) and good parts flagged 1/45 (2.2%); int8 TFLite "
-                          "rejected (2 of 66 test images flipped, a 'patches' photo among them; on the val "
-                          "split 1 of 66 flipped and the gate passed it, so no further op went float)",
+                          "passed with a second op float that cut the val output error 27% (66/66 agree; "
+                          "with one op float it flipped 2 of 66 and was rejected)",
                    strict=False)
 def test_hard_variant_meets_the_line_targets_set_for_it(hard):
     _, bundle, _, _ = hard
