@@ -45,7 +45,7 @@ import numpy as np
 
 OP_ERROR_LIMIT = 1.0  # RMS error in quantization steps of the op's output above which it stays float
 DEBUG_IMAGES = 32  # calibration images the per-op error is measured on
-MAX_EXTRA_FLOAT_OPS = 3  # ops under the limit kept float while the gate rejects on validation
+MAX_EXTRA_FLOAT_OPS = 3  # ops under the limit that validation may keep float too
 MIN_ERROR_CUT = 0.2  # a passing model takes one more float op only if it cuts the val output error by this
 
 
@@ -233,4 +233,5 @@ def checked_on_validation(build, errors: list[dict], judge,
 
 def _cuts_error(t: dict, before: dict) -> bool:
     """Whether try ``t`` passes the gate with an output error at least MIN_ERROR_CUT under ``before``'s."""
-    return t["gate"] == "passed" and t["error"] <= (1 - MIN_ERROR_CUT) * before["error"]
+    cut = t["error"] < before["error"] and t["error"] <= (1 - MIN_ERROR_CUT) * before["error"]
+    return t["gate"] == "passed" and cut  # "<": an error of 0 has nothing left to cut

@@ -200,6 +200,8 @@ def _scripted(results: list[tuple[str, float]]):
     ([None, ("passed", 0.0041), ("passed", 0.0039)], 1, 2),
     # Rejected first: the next op is taken to pass, then judged by the error cut (18% < 20%).
     ([None, ("rejected", 0.0117), ("passed", 0.0130), ("passed", 0.0106)], 2, 3),
+    # Already exact: a second exact model cuts nothing.
+    ([None, ("passed", 0.0), ("passed", 0.0)], 1, 2),
     # A pass, then a model the gate rejects however low its error: the pass is kept.
     ([None, ("passed", 0.03), ("rejected", 0.01)], 1, 2),
     # Every op keeps cutting the error: up to the cap (3 more) and no further.
