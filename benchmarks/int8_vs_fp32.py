@@ -69,16 +69,19 @@ def build_models(size: int, alpha: float, weights: str | None, out: Path) -> dic
     return files
 
 
-def measure(files: dict[str, Path], threads: int, rounds: int, iters: int) -> dict:
-    """Interleaved invoke and run_one timings of the TFLite models ``{name: path}`` (same input size)."""
+def measure(files: dict[str, Path], threads: int, rounds: int, iters: int, backend: str = "litert") -> dict:
+    """Interleaved run_one (and, for LiteRT, bare invoke) timings of the models ``{name: path}``.
+
+    The models take the same input size; ``backend`` is the runtime backend that runs them.
+    """
     from runtime.backends import open_backend
 
-    engines = {p: open_backend(f, backend="litert", threads=threads) for p, f in files.items()}
+    engines = {p: open_backend(f, backend=backend, threads=threads) for p, f in files.items()}
     try:
         image = calibration_images(1, next(iter(engines.values())).input_shape[0], seed=7)[0]
         for engine in engines.values():
             engine.run_one(image)  # leaves a real input set for the bare invoke
-        variants = {f"{p}/invoke": e.invoke_only for p, e in engines.items()}
+        variants = {f"{p}/invoke": e.invoke_only for p, e in engines.items() if hasattr(e, "invoke_only")}
         variants |= {f"{p}/run_one": (lambda e=e: e.run_one(image)) for p, e in engines.items()}
         return interleaved(variants, rounds=rounds, iters=iters)
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -48,14 +49,15 @@ def _first_conv_override(model_path: Path, per_channel: bool) -> dict:
 
 @register_format("onnx-int8", "onnx", "int8",
                  options=("opset", "int8.calibration_size", "int8.calibration_method", "int8.per_channel",
-                          "int8.reduce_range"))
+                          "int8.reduce_range", "int8.float_fallback"))
 def export_onnx_int8(job: FormatJob) -> None:
     """Static int8 QDQ (ONNX Runtime): per-channel int8 weights, int8 activations, real-image calibration.
 
     The first convolution's weights get 7 bits by default (``reduce_range="first_conv"``): the fix
-    for int8 saturation on AVX2 CPUs, see :class:`export.presets.Int8Preset`.
+    for int8 saturation on AVX2 CPUs, see :class:`export.presets.Int8Preset`. With
+    ``float_fallback = "auto"`` (the default) the ops int8 cannot carry stay float
+    (:mod:`export.onnx_fallback`), named in the bundle; ``"off"`` keeps every op integer.
     """
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     src = job.ctx.onnx_fp32(int(job.settings["opset"]))
@@ -63,12 +65,37 @@ def export_onnx_int8(job: FormatJob) -> None:
     # Shape inference + BN/Conv fusion first, as ORT recommends (needs sympy).
     quant_pre_process(str(src), str(pre))
     images = job.ctx.calibration_images(int(job.settings["calibration_size"]))
-    per_channel, reduce = bool(job.settings["per_channel"]), job.settings["reduce_range"]
+    build = partial(quantize_qdq, pre, job.ctx.workdir / "int8_candidate.onnx", images, job.settings)
+    if job.settings["float_fallback"] != "auto":
+        job.dest.write_bytes(build([]))
+        job.details["quantization"] = {"float_fallback": "off", "float_ops": []}
+        return
+    from export.formats_tflite import int8_op_errors
+    from export.int8_fallback import validation_judge
+    from export.onnx_fallback import quantize_with_fallback
+
+    errors = job.ctx.worker().run(int8_op_errors, str(job.ctx.run.file("saved_model")),
+                                  str(job.ctx.calibration_file(len(images))))
+    judge = validation_judge(str(job.ctx.validation_file()), job.ctx.config.gate, "onnx")
+    model, record = quantize_with_fallback(errors, pre, build, judge)
+    job.dest.write_bytes(model)
+    job.details["quantization"] = record
+
+
+def quantize_qdq(pre: Path, out: Path, images: np.ndarray, settings: dict, float_nodes: list[str]) -> bytes:
+    """``pre`` quantized to static int8 QDQ at ``out`` (returned as bytes), ``float_nodes`` left float.
+
+    ``images`` are the calibration images, ``settings`` the onnx-int8 format's resolved settings.
+    """
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    per_channel, reduce = bool(settings["per_channel"]), settings["reduce_range"]
     extra = _first_conv_override(pre, per_channel) if reduce == "first_conv" else {}
-    quantize_static(str(pre), str(job.dest), _reader(images), quant_format=QuantFormat.QDQ,
+    quantize_static(str(pre), str(out), _reader(images), quant_format=QuantFormat.QDQ,
                     per_channel=per_channel, reduce_range=reduce == "all", weight_type=QuantType.QInt8,
-                    activation_type=QuantType.QInt8, extra_options=extra,
-                    calibrate_method=getattr(CalibrationMethod, _METHODS[job.settings["calibration_method"]]))
+                    activation_type=QuantType.QInt8, extra_options=extra, nodes_to_exclude=float_nodes,
+                    calibrate_method=getattr(CalibrationMethod, _METHODS[settings["calibration_method"]]))
+    return out.read_bytes()
 
 
 @register_format("onnx-fp16", "onnx", "fp16", options=("opset", "fp16.keep_io_types"))

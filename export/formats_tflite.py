@@ -41,6 +41,20 @@ def convert_tflite(saved_model: str, dest: str, precision: str, calibration: str
     return {"size_bytes": len(data), "quantization": quantization}
 
 
+def int8_op_errors(saved_model: str, calibration: str) -> list[dict]:
+    """Every op's own int8 error on calibration images, worst first (:func:`export.int8_fallback.measure`).
+
+    Runs in the worker. ONNX int8 ranks its float candidates by it (:mod:`export.onnx_fallback`).
+    """
+    from export import int8_fallback as fb
+
+    try:
+        images = np.load(calibration)[:fb.DEBUG_IMAGES]
+        return fb.measure(_converter(saved_model, "int8", calibration), images)[1]
+    except Exception as exc:  # TF's errors may not pickle back to the parent
+        raise RuntimeError(f"{type(exc).__name__}: {exc}") from None
+
+
 def _converter(saved_model: str, precision: str, calibration: str | None):
     import tensorflow as tf
 

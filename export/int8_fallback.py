@@ -142,10 +142,19 @@ def float_ops_notes(artifacts: list[dict]) -> list[str]:
             named = ", ".join(f"{o['layer']} ({o['op']}, int8 off by {o['steps']:.2f} steps RMS)"
                               for o in ops)
             notes.append(f"{a['name']} keeps {len(ops)} op(s) in float, measured on calibration images: "
-                         f"{named}; {_validation_note(a['quantization'])}"
-                         f"the rest is int8 with uint8 input and output. For an int8-only accelerator export "
-                         f"with --option {a['name']}.float_fallback=off")
+                         f"{named}; {_validation_note(a['quantization'])}{_rest_note(a['quantization'])} "
+                         f"For an int8-only accelerator export with --option {a['name']}.float_fallback=off")
     return notes
+
+
+def _rest_note(record: dict) -> str:
+    """What the rest of the model is, and what an engine must do to keep the float ops float."""
+    off = record.get("ort_disabled_optimizers")
+    if not off:
+        return "the rest is int8 with uint8 input and output."
+    return (f"the rest is int8 (QDQ). Outside this runtime, load it in ONNX Runtime with the optimizer(s) "
+            f"{', '.join(off)} disabled (InferenceSession(..., disabled_optimizers={list(off)})), as the "
+            "runtime does: ORT 1.20+ otherwise quantizes the float ops' weights back to int8.")
 
 
 def _validation_note(record: dict) -> str:
@@ -160,7 +169,10 @@ def _validation_note(record: dict) -> str:
             f"at least {MIN_ERROR_CUT:.0%} higher ({said}); ")
 
 
-def validation_judge(validation: str, policy):
+_ENGINES = {"tflite": ("litert", ".tflite"), "onnx": ("onnxruntime", ".onnx")}
+
+
+def validation_judge(validation: str, policy, fmt: str = "tflite"):
     """The export gate on the validation split, as ``judge(model) -> {"gate", "agree", "of", "error"}``.
 
     ``error`` is the model's output error against the reference: the mean over images of the
@@ -168,7 +180,7 @@ def validation_judge(validation: str, policy):
 
     ``validation`` is an ``.npz`` of ``images`` (uint8), the reference's ``probs`` on them, their
     labels ``y`` and the class ``labels``; ``policy`` is the export's :class:`GatePolicy`. The model
-    runs through ``runtime.backends``, as in the gate.
+    (``fmt`` "tflite" or "onnx", given as bytes) runs through ``runtime.backends``, as in the gate.
     """
     import tempfile
     from pathlib import Path
@@ -179,12 +191,13 @@ def validation_judge(validation: str, policy):
     with np.load(validation) as v:
         images, ref, y, labels = v["images"], v["probs"], v["y"], [str(c) for c in v["labels"]]
     reference = classification_summary(ref, y, labels)
+    backend, suffix = _ENGINES[fmt]
 
     def judge(model: bytes) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "candidate.tflite"
+            path = Path(tmp) / f"candidate{suffix}"
             path.write_bytes(model)
-            with open_backend(path, backend="litert", threads=None) as engine:
+            with open_backend(path, backend=backend, threads=None) as engine:
                 probs = engine.run(images)
         metrics = gate_metrics(probs, ref, y, labels, policy.tie_tolerance)
         status, _ = verdict(metrics, reference, "int8", policy)

@@ -45,9 +45,9 @@ class Int8Preset:
     7 bits on the first convolution only ("first_conv") agreed 99.2% fused and unfused. ARM and
     VNNI CPUs do not saturate; "none" is fine there.
 
-    ``float_fallback`` (TFLite only): ``"auto"`` keeps in float the few ops whose own int8 error on
-    calibration images is far beyond rounding (``export.int8_fallback``; named in the bundle), ``"off"``
-    keeps every op integer, for int8-only accelerators.
+    ``float_fallback``: ``"auto"`` keeps in float the few ops whose own int8 error on calibration
+    images is far beyond rounding (``export.int8_fallback``, ``export.onnx_fallback``; named in the
+    bundle), ``"off"`` keeps every op integer, for int8-only accelerators.
     """
 
     calibration_size: int = 200

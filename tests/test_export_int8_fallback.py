@@ -47,15 +47,16 @@ def test_the_note_names_the_float_ops_and_how_to_keep_the_model_fully_integer():
     assert "--option tflite-int8.float_fallback=off" in notes[0]
 
 
-def test_float_fallback_is_a_tflite_int8_option_checked_by_value():
+@pytest.mark.parametrize("name", ["tflite-int8", "onnx-int8"])
+def test_float_fallback_is_an_int8_option_checked_by_value(name):
     with pytest.raises(ValueError, match="float_fallback must be one of"):
         Int8Preset(float_fallback="sometimes")
-    assert resolve_settings(get_format("tflite-int8"), ExportConfig())["float_fallback"] == "auto"
-    off = ExportConfig(options={"tflite-int8": {"float_fallback": "off"}})
-    assert resolve_settings(get_format("tflite-int8"), off)["float_fallback"] == "off"
-    onnx = ExportConfig(options={"onnx-int8": {"float_fallback": "off"}})
-    with pytest.raises(OptionError, match="accepted by: tflite-int8"):
-        resolve_settings(get_format("onnx-int8"), onnx)
+    assert resolve_settings(get_format(name), ExportConfig())["float_fallback"] == "auto"
+    off = ExportConfig(options={name: {"float_fallback": "off"}})
+    assert resolve_settings(get_format(name), off)["float_fallback"] == "off"
+    fp32 = ExportConfig(options={"onnx-fp32": {"float_fallback": "off"}})
+    with pytest.raises(OptionError, match="accepted by: tflite-int8, onnx-int8"):
+        resolve_settings(get_format("onnx-fp32"), fp32)
 
 
 @pytest.fixture(scope="module")
@@ -220,11 +221,12 @@ def test_output_error_is_the_mean_largest_probability_change():
     assert fb.output_error(ref[:0], ref[:0]) == 0.0
 
 
-def test_the_bundle_records_how_its_int8_tflite_was_quantized(tiny_bundle, tiny_run):
+@pytest.mark.parametrize("name", ["tflite-int8", "onnx-int8"])
+def test_the_bundle_records_how_its_int8_artifacts_were_quantized(tiny_bundle, tiny_run, name):
     from export.run_dir import load_run
 
     doc = json.loads((tiny_bundle / "bundle.json").read_text())
-    entry = next(a for a in doc["artifacts"] if a["name"] == "tflite-int8")
+    entry = next(a for a in doc["artifacts"] if a["name"] == name)
     q = entry["quantization"]
     assert q["float_fallback"] == "auto" and q["op_error_limit_steps"] == fb.OP_ERROR_LIMIT
     assert q["worst_int8_ops"] or q["float_ops"]  # the errors were measured and are there to read
@@ -252,3 +254,18 @@ def test_the_float_ops_benchmark_times_the_artifact_against_its_integer_twin(tin
     twin = next((tmp_path / ".models").glob("*/model_int8_integer_only.tflite"))
     assert "DEQUANTIZE" not in _op_names(twin)
     assert "with float ops / integer only" in capsys.readouterr().out
+
+
+def test_the_float_ops_benchmark_times_an_onnx_artifact_against_its_integer_twin(tiny_bundle, tmp_path):
+    import onnx
+
+    from benchmarks.int8_float_ops import main
+
+    assert main(["--bundle", str(tiny_bundle), "--format", "onnx-int8", "--rounds", "1", "--iters", "2",
+                 "--out", str(tmp_path)]) == 0
+    result = json.loads(next(tmp_path.glob("int8_float_ops-*.json")).read_text())
+    assert set(result["timings"]) == {"with_float_ops/run_one", "integer_only/run_one"}
+    assert result["format"] == "onnx-int8" and result["ratio_invoke"] is None and result["ratio_run_one"] > 0
+    twin = onnx.load(str(next((tmp_path / ".models").glob("*/model_int8_integer_only.onnx"))))
+    dequantized = {o for n in twin.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    assert all(n.input[1] in dequantized for n in twin.graph.node if n.op_type == "Conv")  # every conv int8

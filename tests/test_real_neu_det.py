@@ -77,11 +77,13 @@ def test_neu_det_at_the_defaults_is_fit_and_its_fp32_artifacts_pass(neu):
         assert gate["status"] == "passed", gate["reasons"]
 
 
-def test_neu_det_int8_tflite_passes_the_gate_with_its_one_lossy_op_in_float(neu):
+@pytest.mark.parametrize("name", ["tflite-int8", "onnx-int8"])
+def test_neu_det_int8_passes_the_gate_with_its_one_lossy_op_in_float(neu, name):
     _, bundle, _, _ = neu
-    entry = _artifact(bundle, "tflite-int8")
-    # Fully integer it flipped 4 of 270 (98.52%): MobileNetV2's first depthwise convolution is off by
-    # 1.36 quantization steps RMS on these grey textures; kept float, 270/270 (export.int8_fallback).
+    entry = _artifact(bundle, name)
+    # Fully integer TFLite flipped 4 of 270 (98.52%), ONNX 3: MobileNetV2's first depthwise convolution
+    # is off by 1.36 quantization steps RMS on these grey textures; kept float, both 270/270
+    # (export.int8_fallback, export.onnx_fallback).
     assert entry["gate"]["status"] == "passed", entry["gate"]["reasons"]
     q = entry["quantization"]
     assert q["float_ops"][0]["layer"] == "expanded_conv_depthwise", q  # any after it: val images flipped
@@ -104,13 +106,18 @@ def test_hard_variant_at_the_defaults_is_fit_for_the_line(hard):
         assert _artifact(bundle, name)["gate"]["status"] == "passed"
 
 
-@pytest.mark.parametrize("name", ["tflite-fp32", "tflite-int8"])
+# Floors leave a few images of slack for another CPU's kernels (ONNX Runtime's int8 ones differ most).
+HOLDOUT_FLOORS = {"tflite-fp32": 194, "tflite-int8": 194, "onnx-int8": 188}
+
+
+@pytest.mark.parametrize("name", sorted(HOLDOUT_FLOORS))
 def test_hard_variant_catches_the_hold_out_defects_at_the_bundles_thresholds(hard, name):
     """200 defect photos no split has seen (40 per type, cropped as the variant), through the device's
     path: the bundle's artifact, its own thresholds, the runtime's decode and preprocessing.
     Measured on an AVX-512 machine: fp32 200/200 with thresholds fitted to the good parts' score tail
     (193/200 with the earlier thresholds mid-way between the good parts and the weakest val defect);
-    int8 198/200 with the two ops that validation kept float (196 with the first depthwise alone)."""
+    TFLite int8 198/200 with the two ops that validation kept float (196 with the first depthwise
+    alone); ONNX int8 195/200 with the first depthwise float (183 fully integer)."""
     from runtime.bundle import Bundle
     from runtime.image_io import read_image
     from runtime.preprocess import prepare_rgb
@@ -124,7 +131,7 @@ def test_hard_variant_catches_the_hold_out_defects_at_the_bundles_thresholds(har
     with bundle.open(artifact) as engine:
         caught = [decider.decide(engine.run_one(prepare_rgb(read_image(p), bundle.contract))).flagged
                   for p in photos]
-    assert sum(caught) >= 194, f"{name}: {sum(caught)} of {len(photos)} hold-out defects caught"
+    assert sum(caught) >= HOLDOUT_FLOORS[name], f"{name}: {sum(caught)} of 200 hold-out defects caught"
 
 
 @pytest.mark.xfail(reason="not reached yet: measured top-1 97.0% (64/66, target met), at the thresholds "
