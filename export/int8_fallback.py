@@ -154,7 +154,7 @@ def _rest_note(record: dict) -> str:
         return "the rest is int8 with uint8 input and output."
     return (f"the rest is int8 (QDQ). Outside this runtime, load it in ONNX Runtime with the optimizer(s) "
             f"{', '.join(off)} disabled (InferenceSession(..., disabled_optimizers={list(off)})), as the "
-            "runtime does: ORT 1.20+ otherwise quantizes the float ops' weights back to int8.")
+            "runtime does: ORT 1.21+ otherwise quantizes the float ops' weights back to int8.")
 
 
 def _validation_note(record: dict) -> str:

@@ -17,9 +17,10 @@ PROVIDER_ALIASES = {
     "cuda": "CUDAExecutionProvider",
     "tensorrt": "TensorrtExecutionProvider",
 }
-# Graph optimizers that must stay off. ONNX Runtime's WeightBiasQuantization (1.20+) quantizes the
-# float weights of a Conv sitting between a DequantizeLinear and a QuantizeLinear: exactly the op an
-# int8 export keeps float on purpose (export.onnx_fallback). Measured on the hard steel variant with
+# Graph optimizers that must stay off. ONNX Runtime's WeightBiasQuantization (1.21+, microsoft/
+# onnxruntime#22969; widened to Conv -> activation -> Q by #25673) quantizes the float weights of a
+# Conv sitting between a DequantizeLinear and a QuantizeLinear: exactly the op an int8 export keeps
+# float on purpose (export.onnx_fallback). Measured on the hard steel variant with
 # MobileNetV2's first depthwise conv float: 60 of 66 val images flipped against fp32 with it on, 1 with
 # it off. Fully integer and float models have no such Conv, so turning it off changes nothing there;
 # an ORT that does not know the name ignores it.
