@@ -6,6 +6,8 @@ the TFLite quantizer can segfault instead of raising; everything here is picklab
 
 from __future__ import annotations
 
+import os
+import sys
 from functools import partial
 from pathlib import Path
 
@@ -30,7 +32,8 @@ def convert_tflite(saved_model: str, dest: str, precision: str, calibration: str
     make = partial(_converter, saved_model, precision, calibration)
     try:
         if precision == "int8" and float_fallback == "auto":
-            data, quantization = _int8_with_fallback(make, np.load(calibration), validation, policy)
+            data, quantization = _int8_with_fallback(make, measured(saved_model, calibration),
+                                                     validation, policy)
         else:
             data, quantization = make().convert(), None
     except Exception as exc:  # TF's ConverterError may not pickle back to the parent
@@ -46,13 +49,31 @@ def int8_op_errors(saved_model: str, calibration: str) -> list[dict]:
 
     Runs in the worker. ONNX int8 ranks its float candidates by it (:mod:`export.onnx_fallback`).
     """
-    from export import int8_fallback as fb
-
     try:
-        images = np.load(calibration)[:fb.DEBUG_IMAGES]
-        return fb.measure(_converter(saved_model, "int8", calibration), images)[1]
+        return measured(saved_model, calibration)[1]
     except Exception as exc:  # TF's errors may not pickle back to the parent
         raise RuntimeError(f"{type(exc).__name__}: {exc}") from None
+
+
+# The worker's measurements, by the files measured: both int8 formats ask for the same one (TFLite
+# for its float fallback, ONNX for its ranking) and it takes tens of seconds on a real model.
+_MEASURED: dict[tuple, tuple[bytes, list[dict], int]] = {}
+
+
+def measured(saved_model: str, calibration: str) -> tuple[bytes, list[dict], int]:
+    """The calibrated model, every op's int8 error (:func:`export.int8_fallback.measure`) and the number
+    of images it was measured on, once per worker.
+
+    Keyed by both paths with their modification times and sizes, so a rewritten file is measured again.
+    """
+    from export import int8_fallback as fb
+
+    key = tuple((p, os.stat(p).st_mtime_ns, os.stat(p).st_size) for p in (saved_model, calibration))
+    if key not in _MEASURED:
+        images = np.load(calibration)[:fb.DEBUG_IMAGES]
+        _MEASURED[key] = (*fb.measure(_converter(saved_model, "int8", calibration), images), len(images))
+        print(f"int8 per-op error measured on {len(images)} calibration images", file=sys.stderr, flush=True)
+    return _MEASURED[key]
 
 
 def _converter(saved_model: str, precision: str, calibration: str | None):
@@ -80,12 +101,12 @@ def _converter(saved_model: str, precision: str, calibration: str | None):
     return converter
 
 
-def _int8_with_fallback(make_converter, images: np.ndarray, validation: str | None,
+def _int8_with_fallback(make_converter, measurement: tuple[bytes, list[dict], int], validation: str | None,
                         policy: GatePolicy | None) -> tuple[bytes, dict]:
     """Full-integer, unless some ops' int8 error is far beyond rounding (or the gate rejects it on val)."""
     from export import int8_fallback as fb
 
-    calibrated, errors = fb.measure(make_converter(), images[:fb.DEBUG_IMAGES])
+    calibrated, errors, n_images = measurement
 
     def build(ops: list[dict]) -> bytes:
         if not ops:  # the converter's own full-integer path, exactly as with float_fallback="off"
@@ -93,7 +114,7 @@ def _int8_with_fallback(make_converter, images: np.ndarray, validation: str | No
         return fb.quantize_except(calibrated, [e["tensor"] for e in ops])
 
     record = {"float_fallback": "auto", "op_error_limit_steps": fb.OP_ERROR_LIMIT,
-              "measured_on": f"{min(len(images), fb.DEBUG_IMAGES)} calibration images"}
+              "measured_on": f"{n_images} calibration images"}
     if validation is None:
         worst = fb.above_limit(errors)
         model = build(worst)

@@ -119,6 +119,25 @@ def test_off_keeps_every_op_integer(calibration, tmp_path):
     _check_uint8_model_runs(tmp_path / "int8.tflite")
 
 
+def test_both_int8_formats_share_one_per_op_measurement_in_the_worker(calibration, tmp_path):
+    from export.formats_tflite import convert_tflite, int8_op_errors
+    from export.worker import ConverterWorker
+
+    saved_model, cal = calibration
+    worker = ConverterWorker(tmp_path / "converter.log")
+    try:
+        done = worker.run(convert_tflite, saved_model, str(tmp_path / "int8.tflite"), "int8", cal, "auto")
+        errors = worker.run(int8_op_errors, saved_model, cal)  # what ONNX int8 ranks by
+        assert (tmp_path / "converter.log").read_text().count("int8 per-op error measured") == 1
+        np.save(tmp_path / "other.npy", np.load(cal)[::-1])  # other calibration images: measured anew
+        worker.run(int8_op_errors, saved_model, str(tmp_path / "other.npy"))
+        assert (tmp_path / "converter.log").read_text().count("int8 per-op error measured") == 2
+    finally:
+        worker.close()
+    record = done["quantization"]
+    assert record["worst_int8_ops"] == [e for e in errors if e not in record["float_ops"]][:3]
+
+
 def _validation_file(path, images, probs, labels=("a", "b")) -> str:
     np.savez(path, images=images, probs=probs, y=probs.argmax(1), labels=np.array(labels))
     return str(path)
