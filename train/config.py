@@ -78,6 +78,8 @@ class TrainConfig:
                                   "photos (0 = always head_views)")
     dropout: float = _f(0.2, "dropout before the classifier")
     augment: bool = _f(True, "random flip/rotation/zoom/brightness while training the whole net")
+    zoom: float = _f(0.1, "max random zoom while training, a fraction (0.1: a tenth in or out; 0 = none); "
+                          "widen it when parts reach the camera at varying distances")
     flip: str = _f("horizontal", "random flips (vertical ones too only if the light allows)", choices=FLIPS)
     rotation: float = _f(0.0, "max random rotation, fraction of a full turn (0.5 = +-180 degrees); off by "
                               "default: under directional light a rotated part looks like another part")
@@ -131,6 +133,8 @@ def _problems(c: TrainConfig) -> list[str]:
         LineTargets(c.min_defect_recall, c.max_false_alarm_rate)
     except ValueError as exc:
         p.append(str(exc))
+    if not 0 <= c.zoom <= 0.5:
+        p.append(f"zoom must be from 0 to 0.5 (a fraction of the image), got {c.zoom}")
     if c.image_size < 32:
         p.append(f"image_size must be >= 32, got {c.image_size}")
     if c.alpha <= 0:

@@ -28,8 +28,9 @@ def augmenter(config: TrainConfig) -> Any | None:
     layers = [keras.layers.RandomFlip(config.flip, seed=s)] if config.flip != "none" else []
     if config.rotation > 0:
         layers.append(keras.layers.RandomRotation(config.rotation, fill_mode="reflect", seed=s + 1))
-    layers += [keras.layers.RandomZoom(0.1, fill_mode="reflect", seed=s + 2),
-               keras.layers.RandomBrightness(0.1, value_range=(0, 255), seed=s + 3)]
+    if config.zoom > 0:
+        layers.append(keras.layers.RandomZoom(config.zoom, fill_mode="reflect", seed=s + 2))
+    layers.append(keras.layers.RandomBrightness(0.1, value_range=(0, 255), seed=s + 3))
     return keras.Sequential(layers, name="augment")
 
 
