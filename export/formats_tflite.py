@@ -61,10 +61,10 @@ _MEASURED: dict[tuple, tuple[bytes, list[dict], int]] = {}
 
 
 def measured(saved_model: str, calibration: str) -> tuple[bytes, list[dict], int]:
-    """The calibrated model, every op's int8 error (:func:`export.int8_fallback.measure`) and the number
-    of images it was measured on, once per worker.
+    """``(calibrated model, every op's int8 error, images measured on)``, measured once per worker process.
 
-    Keyed by both paths with their modification times and sizes, so a rewritten file is measured again.
+    :func:`export.int8_fallback.measure` on the first calibration images. Keyed by both paths with their
+    modification times and sizes, so a rewritten file is measured again.
     """
     from export import int8_fallback as fb
 
