@@ -39,6 +39,22 @@ def test_backbones_take_rgb_0_255_and_output_probabilities(backbone, alpha):
     assert set(list_backbones()) >= {"mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large"}
 
 
+@pytest.mark.parametrize("pooling", ["avg", "max"])
+def test_the_model_pools_as_the_cached_features_it_was_chosen_on(pooling):
+    """A head trained on stage 1's cached features is the saved model's head: the same pooled features."""
+    from train.features import pooled_features
+    from train.model import build_classifier
+
+    clf = build_classifier(TrainConfig(data="x", alpha=0.35, image_size=32), 3, NONE, pooling=pooling)
+    assert clf.pooling == pooling and clf.model.get_layer("pool") is not None
+    x = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    cached = pooled_features(clf.backbone, x, batch_size=4)[pooling]
+    assert cached.shape == (4, clf.backbone.output_shape[-1])
+    np.testing.assert_allclose(clf.features.predict(x.astype(np.float32), verbose=0), cached, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(clf.model.predict(x.astype(np.float32), verbose=0),
+                               clf.head.predict(cached, verbose=0), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("backbone, last_block", [("mobilenet_v2", 16), ("mobilenet_v3_small", 10)])
 def test_finetune_unfreezes_only_top_blocks_and_keeps_batchnorm_frozen(backbone, last_block):
     import keras
