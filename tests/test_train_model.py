@@ -50,9 +50,10 @@ def test_the_model_pools_as_the_cached_features_it_was_chosen_on(pooling):
     x = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
     cached = pooled_features(clf.backbone, x, batch_size=4)[pooling]
     assert cached.shape == (4, clf.backbone.output_shape[-1])
-    np.testing.assert_allclose(clf.features.predict(x.astype(np.float32), verbose=0), cached, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(clf.model.predict(x.astype(np.float32), verbose=0),
-                               clf.head.predict(cached, verbose=0), rtol=1e-5, atol=1e-6)
+    images = x.astype(np.float32)
+    np.testing.assert_allclose(clf.features.predict(images, verbose=0), cached, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(clf.model.predict(images, verbose=0), clf.head.predict(cached, verbose=0),
+                               rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("backbone, last_block", [("mobilenet_v2", 16), ("mobilenet_v3_small", 10)])
