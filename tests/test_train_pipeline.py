@@ -202,11 +202,15 @@ def test_stage_2_tries_two_peak_rates_from_the_same_start_and_keeps_the_lower_va
     best = min(tried, key=lambda t: t["val_loss"])
     assert tune["lr_finetune"] == best["lr_finetune"]
     assert min(tune["val_loss"]) == pytest.approx(best["val_loss"], abs=1e-6)
+    # The run keeps a greedy average of the head and both runs, never worse on val than any of them.
+    soup, names = tune["soup"], {"head", *(f"finetune@{t['lr_finetune']:.0e}" for t in tried)}
+    assert set(soup["ingredients"]) <= names and len(soup["tried"]) == 2
+    assert soup["val_loss"] <= min(tune["start_val_loss"], best["val_loss"]) + 1e-6
+    assert tune["improved"] is (soup["ingredients"] != ["head"])
+    assert _saved_val_loss(run) == pytest.approx(soup["val_loss"], rel=1e-3, abs=1e-5)
 
 
 def test_a_fine_tuning_that_makes_things_worse_ends_with_the_stage_1_model(tmp_path):
-    import keras
-
     from train.pipeline import train
 
     # Random backbone weights give features of ~1e-11 that no head learns from: stage 1 would end at
@@ -225,12 +229,21 @@ def test_a_fine_tuning_that_makes_things_worse_ends_with_the_stage_1_model(tmp_p
     assert min(head["val_loss"]) < 0.9 * head["val_loss"][0]  # the head learnt what stage 2 could lose
     assert tune["improved"] is False and min(tune["val_loss"]) > tune["start_val_loss"]
     assert json.loads((run / "metrics.json").read_text())["best_stage"] == "head"
+    # No average with a wrecked model beats the head alone: the soup is the head's weights.
+    assert tune["soup"]["ingredients"] == ["head"] and len(tune["soup"]["tried"]) == 2
+    assert all(t["val_loss"] > tune["start_val_loss"] for t in tune["soup"]["tried"])
     # The saved model is the head's: its val loss is stage 1's best, not stage 2's.
+    assert _saved_val_loss(run) == pytest.approx(min(head["val_loss"]), rel=1e-3)
+
+
+def _saved_val_loss(run: Path) -> float:
+    """Mean cross-entropy of the run's saved ``model.keras`` on its val split, through the input contract."""
+    import keras
+
     m = _manifest(run)
     contract = InputContract.from_dict(m["input"])
     rows = _split(run, "val")
     x = np.stack([prepare_rgb(read_image(Path(m["data_dir"]) / p), contract) for p, _ in rows])
     y = np.array([m["labels"].index(label) for _, label in rows])
     p = keras.models.load_model(run / "model.keras").predict(x.astype(np.float32), verbose=0)
-    loss = float(np.mean(-np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1.0))))
-    assert loss == pytest.approx(min(head["val_loss"]), rel=1e-3)
+    return float(np.mean(-np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1.0))))

@@ -196,6 +196,13 @@ def best_stage(history: list[dict]) -> str | None:
     return kept[-1] if kept else None
 
 
+def _soup_words(history: list[dict]) -> str:
+    """``: the weight average of A + B`` when stage 2 kept an average of several models, else nothing."""
+    tune = next((h for h in history if h["stage"] == "finetune"), {})
+    names = tune.get("soup", {}).get("ingredients", [])
+    return f": the weight average of {' + '.join(names)}" if tune.get("improved") and len(names) > 1 else ""
+
+
 def _recipe_line(recipe: dict) -> str:
     how = f"chosen on the {recipe['chosen_on']}" if recipe["searched"] else "as configured"
     return f"recipe   pooling {recipe['pooling']}, lr_head {recipe['lr_head']:.2g} ({how})"
@@ -216,7 +223,8 @@ def summary(run_dir: Path, ds: Dataset, weights: WeightsChoice, history: list, m
         f"{len(r['duplicates']['groups'])} duplicate groups (see data_report.md)",
         f"weights  {weights.used} (requested {weights.requested})",
         f"stages   {stages or 'none'}",
-        f"kept     the model after {metrics.get('best_stage') or 'none'} (lowest val loss of the stages)",
+        f"kept     the model after {metrics.get('best_stage') or 'none'} (lowest val loss of the stages)"
+        f"{_soup_words(history)}",
         *([_recipe_line(metrics["recipe"])] if metrics.get("recipe") else []),
         f"test     accuracy {format_rate(t['accuracy_ci'])}",
         *([f"         defect recall {format_rate(t['defect_recall_ci'])}, good parts flagged "

@@ -18,6 +18,7 @@ from train.features import CachedFeatures, cache_training_features
 from train.model import Classifier, freeze_backbone, unfreeze_top_blocks
 from train.progress import progress_callback
 from train.recipe import choose_recipe, early_stopping
+from train.soup import Ingredient, greedy_soup
 from train.strategy import is_multi_worker
 
 
@@ -97,8 +98,10 @@ def train_head(clf: Classifier, features, config: TrainConfig, class_weight: dic
 def finetune(clf: Classifier, data, config: TrainConfig, class_weight: dict, strategy) -> dict:
     """Stage 2: top blocks unfrozen at a low learning rate, BatchNorm in inference mode.
 
-    Each candidate peak rate (see :func:`finetune_rates`) starts from the head's weights; the one
-    with the lowest val loss is kept, and only if it beats the head's own val loss.
+    Each candidate peak rate (see :func:`finetune_rates`) starts from the head's weights. The run
+    keeps the greedy weight average of the candidates and the head's weights (train.soup) when
+    ``finetune_soup`` is on, else the candidate with the lowest val loss; either way only what beats
+    the head's own val loss.
     """
     import keras
 
@@ -109,24 +112,42 @@ def finetune(clf: Classifier, data, config: TrainConfig, class_weight: dict, str
     # Step 0: the model entering stage 2 must be the one stage 1 ended with (its val loss, same pixels).
     start = val_loss(clf.model, *data[1], config)
     snapshot = clf.model.get_weights()
-    best, tried = None, []
+    best, tried, ingredients = None, [], [Ingredient("head", start, snapshot)]  # listed first: wins a tie
     for lr in finetune_rates(config):
         keras.utils.set_random_seed(config.seed)  # same start, same shuffles and dropout: a fair comparison
         clf.model.set_weights(snapshot)
         h = _fit_whole("finetune", clf, data, config, class_weight, strategy, config.epochs_finetune, lr)
         tried.append({"lr_finetune": lr, "val_loss": round(min(h["val_loss"]), 6), "epochs": len(h["loss"])})
+        ingredients.append(Ingredient(f"finetune@{lr:.0e}", min(h["val_loss"]), clf.model.get_weights()))
         if best is None or tried[-1]["val_loss"] < best[0]:  # the recorded figure; first wins a tie
             best = (tried[-1]["val_loss"], h, lr, clf.model.get_weights())
     _, h, lr, weights = best
     h.update(start_val_loss=start, lr_finetune=lr, candidates=tried if len(tried) > 1 else [])
     h["improved"] = bool(min(h["val_loss"]) < start)
-    clf.model.set_weights(weights if h["improved"] else snapshot)  # never end worse than the head
+    weights = weights if h["improved"] else snapshot  # never end worse than the head
+    if config.finetune_soup:
+        weights, h["soup"] = greedy_soup(ingredients, lambda w: _val_loss_with(clf.model, w, data[1], config))
+        h["improved"] = h["soup"]["ingredients"] != ["head"]
+    clf.model.set_weights(weights)
     if config.verbose:
-        chosen = f" (peak rate {lr:.0e} of {[t['lr_finetune'] for t in tried]})" if len(tried) > 1 else ""
-        verdict = "kept" if h["improved"] else "no better than the head's: the head's weights are kept"
-        print(f"[finetune] best val loss {min(h['val_loss']):.4f}{chosen} vs the head's {start:.4f}: "
-              f"{verdict}", file=sys.stderr, flush=True)
+        _report_finetune(h, tried, start)
     return h
+
+
+def _val_loss_with(model, weights, val, config: TrainConfig) -> float:
+    model.set_weights(weights)
+    return val_loss(model, *val, config)
+
+
+def _report_finetune(h: dict, tried: list[dict], start: float) -> None:
+    rates = [t["lr_finetune"] for t in tried]
+    chosen = f" (peak rate {h['lr_finetune']:.0e} of {rates})" if len(tried) > 1 else ""
+    verdict = "kept" if h["improved"] else "no better than the head's: the head's weights are kept"
+    if h["improved"] and len(h.get("soup", {}).get("ingredients", [])) > 1:
+        verdict = (f"the weight average of {' + '.join(h['soup']['ingredients'])} is kept "
+                   f"(val loss {h['soup']['val_loss']:.4f})")
+    print(f"[finetune] best val loss {min(h['val_loss']):.4f}{chosen} vs the head's {start:.4f}: "
+          f"{verdict}", file=sys.stderr, flush=True)
 
 
 def finetune_rates(config: TrainConfig) -> tuple[float, ...]:
