@@ -138,7 +138,7 @@ def messy_run(tmp_path_factory, local_weights):
     cfg.write_text("[train]\nalpha = 0.35\nimage_size = 32\nepochs_head = 5\n")
     rc = main(["--data", str(data), "--out", str(root / "runs"), "--name", "messy", "--config", str(cfg),
                "--weights", str(local_weights), "--epochs-head", "2", "--epochs-finetune", "1",
-               "--batch-size", "16", "--threads", "2", "--recipe-folds", "5"])
+               "--batch-size", "16", "--threads", "2", "--recipe-folds", "5", "--finetune-soup"])
     return rc, root / "runs" / "messy"
 
 
@@ -223,7 +223,7 @@ def test_a_fine_tuning_that_makes_things_worse_ends_with_the_stage_1_model(tmp_p
                          "weights": str(SHARED_WEIGHTS), "alpha": 1.0, "image_size": 64, "epochs_head": 30,
                          "epochs_finetune": 2, "lr_finetune": 50.0, "batch_size": 16, "verbose": False,
                          # one plain head recipe: this test is about what stage 2 does to it
-                         "pooling": "avg", "head_search": False, "head_views": 0}))
+                         "pooling": "avg", "head_search": False, "head_views": 0, "finetune_soup": True}))
     history = json.loads((run / "history.json").read_text())
     head, tune = history
     assert min(head["val_loss"]) < 0.9 * head["val_loss"][0]  # the head learnt what stage 2 could lose

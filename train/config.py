@@ -63,9 +63,9 @@ class TrainConfig:
                                   "over the first epoch, then cosine decay)")
     finetune_search: bool = _f(True, "stage 2 also tries lr_finetune / 10 from the same start and keeps the "
                                      "lower val loss (doubles stage 2's time)")
-    finetune_soup: bool = _f(True, "stage 2 keeps the greedy weight average of its runs and the head's "
-                                   "weights, each run added only if the average's val loss drops "
-                                   "(train/soup.py)")
+    finetune_soup: bool = _f(False, "stage 2 keeps the greedy weight average of its runs and the head's "
+                                    "weights, each run added only if the average's val loss drops "
+                                    "(train/soup.py; off by default: see the README)")
     lr_scratch: float = _f(3e-3, "initial learning rate from scratch (cosine decay over the epochs)")
     pooling: str = _f("auto", "global pooling of the backbone features: avg, max (small local defects), or "
                               "auto (both tried on the cached features, see recipe_folds)",
