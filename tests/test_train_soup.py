@@ -23,7 +23,8 @@ def _ingredient(name: str, value: float) -> Ingredient:
 def test_average_is_the_element_wise_mean_in_each_array_s_dtype():
     mean = average([_model(1.0), _model(2.0), _model(6.0)])
     assert [m.shape for m in mean] == [(2, 3), (3,)] and all(m.dtype == np.float32 for m in mean)
-    np.testing.assert_allclose(mean[0], 3.0) and np.testing.assert_allclose(mean[1], 3.0)
+    np.testing.assert_allclose(mean[0], 3.0)
+    np.testing.assert_allclose(mean[1], 3.0)
 
 
 def test_a_model_joins_only_when_the_average_lowers_the_val_loss():
