@@ -120,7 +120,7 @@ def finetune(clf: Classifier, data, config: TrainConfig, class_weight: dict, str
         tried.append({"lr_finetune": lr, "val_loss": round(min(h["val_loss"]), 6), "epochs": len(h["loss"])})
         ingredients.append(Ingredient(f"finetune@{lr:.0e}", min(h["val_loss"]), clf.model.get_weights()))
         if best is None or tried[-1]["val_loss"] < best[0]:  # the recorded figure; first wins a tie
-            best = (tried[-1]["val_loss"], h, lr, clf.model.get_weights())
+            best = (tried[-1]["val_loss"], h, lr, ingredients[-1].weights)
     _, h, lr, weights = best
     h.update(start_val_loss=start, lr_finetune=lr, candidates=tried if len(tried) > 1 else [])
     h["improved"] = bool(min(h["val_loss"]) < start)
