@@ -17,6 +17,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from export.errors import ExportError
+from runtime.tf_logs import STARTUP_NOISE
 
 
 class ConverterCrash(ExportError):
@@ -58,9 +59,12 @@ class ConverterWorker:
         try:
             with open(self.log_path, "rb") as f:
                 f.seek(start)
-                lines = f.read().decode("utf-8", "replace").splitlines()
+                raw = f.read().splitlines()
         except OSError:
             return ""
+        # TensorFlow's INFO/WARNING lines say nothing about a crash, and one ("oneDNN custom operations
+        # are on ... round-off errors") would pass for the error below and push the real cause out.
+        lines = [ln.decode("utf-8", "replace") for ln in raw if not STARTUP_NOISE.match(ln)]
         errors = [re.sub(r"^.*?error:\s*", "", ln).strip() for ln in lines
                   if "error" in ln.lower() or "fatal" in ln.lower()]
         return "; ".join((errors or [ln.strip() for ln in lines if ln.strip()])[-3:])[:600]

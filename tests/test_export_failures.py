@@ -66,6 +66,19 @@ def test_converter_crash_fails_one_format_and_the_others_still_run(crashing_run,
     assert "export failed" in (out / "report.md").read_text()
 
 
+def test_a_crash_is_explained_by_its_error_not_by_tensorflows_start_up_lines(tmp_path):
+    from export.worker import ConverterWorker
+
+    log = tmp_path / "converter.log"
+    onednn = ("I0000 00:00:1796526320.659401   30125 port.cc:153] oneDNN custom operations are on. You may "
+              "see slightly different numerical results due to floating-point round-off errors from "
+              "different computation orders.")
+    log.write_text(f"old job: error: not this one\n{onednn}\nloc(fused): error: 'tfl.quantize' op scale "
+                   f"out of expressed type range\n{onednn}\n")
+    tail = ConverterWorker(log)._tail(len("old job: error: not this one\n"))
+    assert tail == "'tfl.quantize' op scale out of expressed type range"
+
+
 def test_keep_going_accepts_the_bundle_when_something_passed(crashing_run, tmp_path):
     config = ExportConfig(run=str(crashing_run), out=str(tmp_path / "b"), keep_going=True,
                           formats=("tflite-int8", "tflite-fp32"), int8=Int8Preset(calibration_size=6))
