@@ -84,9 +84,11 @@ def test_neu_det_int8_passes_the_gate_with_its_one_lossy_op_in_float(neu, name):
     entry = _artifact(bundle, name)
     # Fully integer TFLite flipped 4 of 270 (98.52%), ONNX 3: MobileNetV2's first depthwise convolution
     # is off by 1.36 quantization steps RMS on these grey textures; kept float, both 270/270
-    # (export.int8_fallback, export.onnx_fallback).
+    # (export.int8_fallback, export.onnx_fallback). Which other ops cross the limit depends on the
+    # trained weights, so on the CPU: on a Xeon with oneDNN on (2026-12-06) the classifier's
+    # FULLY_CONNECTED measured 1.90 steps and was kept float first, and both agreed on 270/270.
     q = entry["quantization"]
-    assert q["float_ops"][0]["layer"] == "expanded_conv_depthwise", q  # any after it: val images flipped
+    assert "expanded_conv_depthwise" in [op["layer"] for op in q["float_ops"]], q
     gate = entry["gate"]
     if gate["status"] != "passed":
         # On a 2-core Intel Xeon (AVX-512 VNNI, no AMX; 2026-12-05) TFLite int8 with that op float agreed
