@@ -15,6 +15,8 @@ from tests.fixtures.train_fixtures import CASTING_CONFIG
 # type, not across types: oneDNN picks its kernels by instruction set. Measured on the same split:
 # 240/240 (defect recall 120/120) on an EPYC with AVX-512 VNNI and on a Xeon with AMX; with oneDNN
 # capped at AVX2 (ONEDNN_MAX_CPU_ISA=AVX2) 238/240, defect recall 118/120 -- a CI machine's figures too.
+# Those runs had oneDNN's rewrites off (as the suite did until 2026-12-06); with them on, as
+# python -m train runs: 238/240, defect recall 118/120, on a Xeon with AVX-512 VNNI and no AMX.
 @pytest.mark.slow
 def test_casting_reaches_98_percent_accuracy_and_defect_recall(casting_run):
     m = json.loads((casting_run / "run.json").read_text())
