@@ -25,7 +25,7 @@ import numpy as np
 
 from train import distributed_fit
 from train.config import TrainConfig
-from train.data import make_dataset
+from train.data import make_dataset, training_rows
 from train.evaluate import mean_cross_entropy
 from train.features import POOLINGS, CachedFeatures
 from train.strategy import is_multi_worker
@@ -55,6 +55,9 @@ def fit_head(head, ft: np.ndarray, yt: np.ndarray, fv: np.ndarray, yv: np.ndarra
     """
     import keras
 
+    rows = training_rows(yt, config)
+    if rows is not None:  # pooled features are small: copying the repeats costs little
+        ft, yt = ft[rows], yt[rows]
     head.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
                  metrics=["accuracy"])
     if strategy is not None and is_multi_worker(strategy):

@@ -12,7 +12,7 @@ import numpy as np
 
 from train import distributed_fit
 from train.config import TrainConfig
-from train.data import augmenter, make_dataset
+from train.data import augmenter, make_dataset, training_rows
 from train.evaluate import mean_cross_entropy
 from train.features import CachedFeatures, cache_training_features
 from train.model import Classifier, freeze_backbone, unfreeze_top_blocks
@@ -187,9 +187,10 @@ def _schedule(stage: str, lr: float, epochs: int, steps_per_epoch: int):
 
 def _fit_whole(stage, clf, data, config, class_weight, strategy, epochs: int, lr: float) -> dict:
     (xt, yt), (xv, yv) = data
-    train_ds = make_dataset(xt, yt, config, training=True, aug=augmenter(config))
+    rows = training_rows(yt, config)
+    train_ds = make_dataset(xt, yt, config, training=True, aug=augmenter(config), rows=rows)
     val_ds = make_dataset(xv, yv, config, training=False)
-    lr = _schedule(stage, lr, epochs, -(-len(xt) // config.batch_size))
+    lr = _schedule(stage, lr, epochs, -(-(len(xt) if rows is None else len(rows)) // config.batch_size))
     with strategy.scope():
         _compile(clf.model, lr)
     t0 = time.perf_counter()

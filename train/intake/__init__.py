@@ -123,7 +123,7 @@ def _report(config, scan, ds: Dataset, loaded: Loaded, skipped, dups, found, pre
                         "split": ds.split_of[g["members"][0]]} for g in dups],
             "label_conflicts": [{"paths": [loaded.paths[i] for i in g["members"]]} for g in conflicts],
         },
-        "imbalance": imbalance(dict(used), config.imbalance_warn_ratio),
+        "imbalance": imbalance(dict(used), config.imbalance_warn_ratio, config.class_weights),
         # Export places thresholds on val for a false-alarm target; say now if val cannot carry the default.
         "validation_warning": None if ds.ok_label is None else small_split_warning(
             per_split["val"].get(ds.ok_label, 0), DEFAULT_TARGET_FALSE_ALARM_RATE, ds.ok_label),

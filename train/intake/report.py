@@ -11,21 +11,30 @@ from runtime.fsutil import atomic_write_json, atomic_write_text
 
 
 def class_weights(train_counts: dict[str, int], labels: list[str], mode: str) -> dict[str, float]:
-    """``balanced``: n / (classes * n_c) on the training split, so every class weighs the same in the loss."""
-    if mode == "none":
+    """``balanced``: n / (classes * n_c) on the training split, so every class weighs the same in the loss.
+
+    ``oversample`` balances the classes by repeating photos instead (train.data.oversample), so its
+    loss weights are all 1, as with ``none``.
+    """
+    if mode in ("none", "oversample"):
         return {lab: 1.0 for lab in labels}
     total = sum(train_counts.values())
     return {lab: round(total / (len(labels) * max(1, train_counts.get(lab, 0))), 4) for lab in labels}
 
 
-def imbalance(counts: dict[str, int], warn_ratio: float) -> dict:
+_REMEDY = {"balanced": "balanced class weights are applied",
+           "oversample": "the smaller classes' photos are repeated in training (--class-weights oversample)",
+           "none": "nothing balances the classes (--class-weights none)"}
+
+
+def imbalance(counts: dict[str, int], warn_ratio: float, mode: str = "balanced") -> dict:
     """Largest/smallest class ratio and, when it reaches ``warn_ratio``, a warning text."""
     big, small = max(counts, key=counts.get), min(counts, key=counts.get)
     ratio = counts[big] / max(1, counts[small])
     warning = None
     if ratio >= warn_ratio:
         warning = (f"class imbalance: {big!r} has {counts[big]} images, {small!r} only {counts[small]} "
-                   f"({ratio:.1f}x); balanced class weights are applied and the test recall of "
+                   f"({ratio:.1f}x); {_REMEDY[mode]} and the test recall of "
                    f"{small!r} rests on few images: collect more if you can")
     return {"largest": big, "smallest": small, "ratio": round(ratio, 3), "warning": warning}
 
