@@ -190,7 +190,8 @@ def _fit_whole(stage, clf, data, config, class_weight, strategy, epochs: int, lr
     rows = training_rows(yt, config)
     train_ds = make_dataset(xt, yt, config, training=True, aug=augmenter(config), rows=rows)
     val_ds = make_dataset(xv, yv, config, training=False)
-    lr = _schedule(stage, lr, epochs, -(-(len(xt) if rows is None else len(rows)) // config.batch_size))
+    per_epoch = len(xt) if rows is None else len(rows)
+    lr = _schedule(stage, lr, epochs, -(-per_epoch // config.batch_size))
     with strategy.scope():
         _compile(clf.model, lr)
     t0 = time.perf_counter()
