@@ -116,7 +116,9 @@ def test_layout_errors_say_what_and_how_to_fix(clean, tmp_path, case, match):
 
 @pytest.mark.parametrize("name, ok", [("ok", True), ("ok_front", True), ("Good-Parts", True), ("PASS", True),
                                       ("normal", True), ("no_defect", True), ("not_ok", False),
-                                      ("def_front", False), ("defect", False), ("bad", False)])
+                                      ("def_front", False), ("defect", False), ("bad", False),
+                                      ("MT_Free", True), ("crack-free", True), ("qualified", True),
+                                      ("unqualified", False), ("non_conforming", False)])
 def test_ok_label_rule(name, ok):
     assert is_ok_name(name) is ok
 
@@ -196,3 +198,48 @@ def test_split_lists_are_reused_on_rerun_and_from_another_run(tmp_path):
     assert other.report["previous_split"]["source"]
     with pytest.raises(DataError, match="no split lists"):
         prepare_dataset(_cfg(data, splits_from=str(tmp_path / "nothing")), C, tmp_path / "x")
+
+
+def _mask_like(bgr: np.ndarray, levels: tuple[int, ...]) -> np.ndarray:
+    """A grey mask the size of ``bgr``: a blob of each further level on ``levels[0]`` (one level: blank)."""
+    m = np.full(bgr.shape[:2], levels[0], np.uint8)
+    h, w = m.shape
+    for i, level in enumerate(levels[1:]):
+        m[h // 3: h // 2, w // 8 * (2 * i + 1): w // 8 * (2 * i + 2)] = level
+    return m
+
+
+def test_masks_beside_the_photos_are_skipped_and_photos_never_are(clean, tmp_path, capsys):
+    """Magnetic Tile's layout: <class>/Imgs/x.jpg with its mask x.png beside it (black for a good part).
+
+    Only a file both named and made like a mask is skipped: a twin PNG that is a photo, and a
+    two-level PNG no name marks, are used."""
+    photos = {}
+    for cls in ("ok", "defect"):
+        imgs = clean / cls / "Imgs"
+        imgs.mkdir()
+        for p in sorted((clean / cls).glob("*.jpg"))[:11]:
+            p.rename(imgs / p.name)
+            bgr = cv2.cvtColor(read_image(imgs / p.name), cv2.COLOR_RGB2BGR)
+            levels = (0,) if cls == "ok" else (0, 255)
+            cv2.imwrite(str(imgs / (p.stem + ".png")), _mask_like(bgr, levels))
+            photos[cls] = bgr
+    (clean / "defect" / "Imgs" / "blobs_mask.png").write_bytes(cv2.imencode(".png", _mask_like(
+        photos["defect"], (0, 1, 2)))[1].tobytes())  # a label-index mask, named so
+    cv2.imwrite(str(clean / "ok" / "twin.jpg"), photos["ok"])
+    cv2.imwrite(str(clean / "ok" / "twin.png"), photos["ok"])  # a photo in two formats: both photos
+    cv2.imwrite(str(clean / "defect" / "stencil.png"), _mask_like(photos["defect"], (0, 255)))
+    ds = prepare_dataset(_cfg(clean), C, tmp_path / "run")
+    skipped = {s["path"]: s["reason"] for s in ds.report["skipped"]}
+    masks = {f"{c}/Imgs/{p.stem}.png" for c in ("ok", "defect") for p in (clean / c / "Imgs").glob("*.jpg")}
+    assert set(skipped) == masks | {"defect/Imgs/blobs_mask.png"}
+    assert "shares its name with ok/Imgs/" in skipped[sorted(m for m in masks if m.startswith("ok"))[0]]
+    assert "1 grey level)" in skipped[sorted(masks)[-1]]
+    assert "3 grey levels" in skipped["defect/Imgs/blobs_mask.png"]
+    assert all("segmentation mask" in r and "move them out" in r for r in skipped.values())
+    assert {"ok/twin.jpg", "ok/twin.png", "defect/stencil.png"} <= set(ds.paths)
+    assert sum(p.endswith(".jpg") for p in ds.paths) == 40 + 1  # every photo, the twin's JPEG too
+    err = capsys.readouterr().err
+    assert "more files skipped" in err and "data_report.md" in err  # 23 named one by one would flood it
+    md = (tmp_path / "run" / "data_report.md").read_text()
+    assert all(p in md for p in skipped)

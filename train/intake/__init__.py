@@ -75,14 +75,27 @@ def _previous_split(config: TrainConfig, run_dir: Path) -> tuple[dict[str, str] 
     return prev, (str(source) if prev is not None else None)
 
 
+SKIPPED_SHOWN = 20  # more than this and the console gets the first ones; the report keeps every one
+
+
+def _say_skipped(skipped: list[dict], run_dir: Path) -> None:
+    """Name each skipped file on stderr, or the first few and a count when a whole set of them is."""
+    shown = skipped if len(skipped) <= SKIPPED_SHOWN else skipped[: SKIPPED_SHOWN // 2]
+    for s in shown:
+        print(f"warning: skipped {s['path']}: {s['reason']}", file=sys.stderr)
+    if len(shown) < len(skipped):
+        report = run_dir / "data_report.md"
+        print(f"warning: ... and {len(skipped) - len(shown)} more files skipped; {report} lists every one "
+              "with its reason", file=sys.stderr)
+
+
 def prepare_dataset(config: TrainConfig, contract: InputContract, run_dir: Path) -> Dataset:
     """Scan, decode, de-duplicate and split ``config.data``; write splits/ and the data report."""
     scan = scan_folder(config.data)
     ok_label = detect_ok_label(scan.labels, config.ok_label)
     loaded = load_images(scan.root, scan.files, contract, progress=config.verbose)
     skipped = scan.skipped + loaded.skipped
-    for s in skipped:
-        print(f"warning: skipped {s['path']}: {s['reason']}", file=sys.stderr)
+    _say_skipped(skipped, run_dir)
     found = Counter(label for _, label in scan.files)
     _check_class_sizes(scan.labels, loaded, found, config.min_images_per_class)
     groups, dups = duplicate_groups(loaded.sha256, loaded.phash, config.near_duplicate_distance)

@@ -20,6 +20,7 @@ from runtime.contract import InputContract
 from runtime.errors import ImageReadError
 from runtime.image_io import decode_image
 from runtime.preprocess import prepare_rgb
+from train.intake.masks import grey_levels, mask_names, mask_reason
 
 
 @dataclass
@@ -48,7 +49,8 @@ def perceptual_hash(rgb: np.ndarray) -> np.ndarray:
 
 def load_images(root: Path, files: list[tuple[str, str]], contract: InputContract,
                 progress: bool = True) -> Loaded:
-    """Decode ``files`` (relative path, label) under ``root``; bad ones go to ``skipped``."""
+    """Decode ``files`` (relative path, label) under ``root``; bad ones and masks go to ``skipped``."""
+    maybe_masks = mask_names(files)
     images = np.empty((len(files), contract.height, contract.width, 3), np.uint8)
     paths, labels, shas, hashes, skipped = [], [], [], [], []
     for i, (rel, label) in enumerate(files):
@@ -60,6 +62,10 @@ def load_images(root: Path, files: list[tuple[str, str]], contract: InputContrac
             continue
         except OSError as exc:
             skipped.append({"path": rel, "reason": f"cannot read file: {exc.strerror or exc}"})
+            continue
+        levels = grey_levels(rgb) if rel in maybe_masks else None
+        if levels is not None:
+            skipped.append({"path": rel, "reason": mask_reason(maybe_masks[rel], levels)})
             continue
         images[len(paths)] = prepare_rgb(rgb, contract)
         paths.append(rel)

@@ -17,9 +17,11 @@ from train.errors import DataError
 
 # The rule for the good class: a folder name whose words (split on anything not a letter or digit)
 # include one of these and none of the negations; or, separators removed, one of OK_NAMES.
-OK_TOKENS = frozenset({"ok", "good", "pass", "passed", "normal", "nominal", "accept", "accepted", "clean"})
+# "free" is defect-free in public sets' naming (Magnetic Tile's MT_Free), "qualified" in many lines'.
+OK_TOKENS = frozenset({"ok", "okay", "good", "pass", "passed", "normal", "nominal", "accept", "accepted",
+                       "clean", "free", "intact", "qualified", "conforming"})
 NEGATIONS = frozenset({"not", "no", "non", "bad", "ng"})
-OK_NAMES = frozenset({"nodefect", "nodefects", "nondefective", "defectfree", "nonfaulty"})
+OK_NAMES = frozenset({"nodefect", "nodefects", "nondefect", "nondefective", "defectfree", "nonfaulty"})
 
 _LAYOUT_HELP = ("expected one sub-folder per class, e.g. DATA/ok/*.jpg and DATA/defect/*.jpg "
                 "(make one with: python -m train.synth --out data/synthetic)")
