@@ -3,6 +3,7 @@ duplicate-aware, deterministic and reused. Real files, real decoding, no TensorF
 
 import shutil
 import struct
+from collections import Counter
 
 import cv2
 import numpy as np
@@ -243,3 +244,33 @@ def test_masks_beside_the_photos_are_skipped_and_photos_never_are(clean, tmp_pat
     assert "more files skipped" in err and "data_report.md" in err  # 23 named one by one would flood it
     md = (tmp_path / "run" / "data_report.md").read_text()
     assert all(p in md for p in skipped)
+
+
+def test_a_set_that_comes_split_keeps_its_test_folder_and_carves_val_from_train(tmp_path):
+    """Kaggle's casting layout: DATA/{train,test}/<class>/. Its test photos are the test split, no
+    training photo lands there, and val is carved from train/ per class (test's copy of a training
+    photo takes that photo with it: the safe direction)."""
+    data = tmp_path / "casting_data"
+    generate(data / "train", count=40, size=48, seed=3)
+    generate(data / "test", count=20, size=48, seed=4)
+    first = sorted((data / "train" / "defect").iterdir())[0]
+    shutil.copy(first, data / "test" / "defect" / f"copy_of_train{first.suffix}")
+    ds = prepare_dataset(_cfg(data), C, tmp_path / "run")
+    assert ds.labels == ["defect", "ok"] and ds.ok_label == "ok"
+    split = dict(zip(ds.paths, ds.split_of, strict=True))
+    in_test = {p for p, s in split.items() if s == "test"}
+    assert in_test == {p for p in split if p.startswith("test/")} | {f"train/defect/{first.name}"}
+    val = Counter(ds.y[ds.split_of == "val"])
+    assert sorted(val.values()) == [3, 3]  # 15% of each class's 20 training photos
+    assert ds.report["given_split"] == ("by its folders (train, test); "
+                                        "val (15% of each class) carved from train")
+    assert "The set comes split" in (tmp_path / "run" / "data_report.md").read_text()
+
+
+def test_a_set_that_comes_split_without_a_class_in_test_says_how_to_fix_it(tmp_path):
+    data = tmp_path / "d"
+    generate(data / "train", count=40, size=48, seed=3)
+    generate(data / "val", count=20, size=48, seed=4)
+    shutil.rmtree(data / "val" / "defect")
+    with pytest.raises(DataError, match="no image of it in the val split.*comes split by its folders"):
+        prepare_dataset(_cfg(data), C, tmp_path / "run")

@@ -26,6 +26,8 @@ multi-worker = several machines: run the same command on each with TF_CONFIG set
 Worker 0 writes the run; the others train in step and write nothing.
 
 The good class is the folder whose name has a word ok/good/pass/normal/... (override: --ok-label).
+A set that comes split (DATA/train/<class>/, DATA/test/<class>/) keeps its split; masks stored
+beside the photos (x.png next to x.jpg, *_mask.png) are skipped and listed in data_report.md.
 Outputs: <out>/<name>/ (model.keras, saved_model/, labels.txt, splits/, metrics.json, plots/,
 data_report.md) and <out>/latest. Next: python -m export --run <out>/<name>
 

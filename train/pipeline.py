@@ -220,7 +220,8 @@ def summary(run_dir: Path, ds: Dataset, weights: WeightsChoice, history: list, m
     return "\n".join([
         f"=== run {run_dir.name}: done in {secs:.0f} s ===",
         f"data     {len(ds.paths)} images, train/val/test {sizes}; {len(r['skipped'])} skipped, "
-        f"{len(r['duplicates']['groups'])} duplicate groups (see data_report.md)",
+        f"{len(r['duplicates']['groups'])} duplicate groups (see data_report.md)"
+        + (f"; split {r['given_split']}" if r.get("given_split") else ""),
         f"weights  {weights.used} (requested {weights.requested})",
         f"stages   {stages or 'none'}",
         f"kept     the model after {metrics.get('best_stage') or 'none'} (lowest val loss of the stages)"

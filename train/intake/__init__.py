@@ -102,7 +102,7 @@ def prepare_dataset(config: TrainConfig, contract: InputContract, run_dir: Path)
     previous, prev_source = _previous_split(config, run_dir)
     split_of = stratified_split(loaded.paths, loaded.labels, groups, seed=config.seed,
                                 val_fraction=config.val_fraction, test_fraction=config.test_fraction,
-                                previous=previous)
+                                previous=previous, given=scan.given)
     write_split_lists(run_dir / "splits", loaded.paths, loaded.labels, split_of)
     y = np.array([scan.labels.index(lab) for lab in loaded.labels], dtype=np.int64)
     ds = Dataset(root=scan.root, labels=scan.labels, ok_label=ok_label, images=loaded.images, y=y,
@@ -115,6 +115,17 @@ def prepare_dataset(config: TrainConfig, contract: InputContract, run_dir: Path)
             print(f"warning: {warning}", file=sys.stderr)
     write_report(run_dir, ds.report)
     return ds
+
+
+def _given_split(given: dict[str, str], config) -> str | None:
+    """How a set that comes split was split, in words; None for a class-per-folder set."""
+    if not given:
+        return None
+    have = sorted(set(given.values()), key=SPLITS.index)
+    carved = [f"{s} ({f:.0%} of each class)" for s, f in (("val", config.val_fraction),
+                                                        ("test", config.test_fraction)) if s not in have]
+    tail = f"; {' and '.join(carved)} carved from train" if carved else ""
+    return f"by its folders ({', '.join(have)}){tail}"
 
 
 def _report(config, scan, ds: Dataset, loaded: Loaded, skipped, dups, found, previous, prev_source) -> dict:
@@ -143,4 +154,5 @@ def _report(config, scan, ds: Dataset, loaded: Loaded, skipped, dups, found, pre
         "splits": per_split,
         "class_weights": class_weights(per_split["train"], ds.labels, config.class_weights),
         "previous_split": {"source": prev_source, "missing": missing},
+        "given_split": _given_split(scan.given, config),
     }

@@ -49,7 +49,8 @@ def render_markdown(r: dict) -> str:
     """A short human summary of the report dict."""
     lines = [f"# Data report: {r['data_dir']}", "",
              f"Good class: `{r['ok_label'] or 'none'}` ({r['ok_label_rule']}). "
-             f"Dataset fingerprint `{r['fingerprint']}`.", "",
+             f"Dataset fingerprint `{r['fingerprint']}`."
+             + (f" The set comes split: {r['given_split']}." if r.get("given_split") else ""), "",
              "| class | files | used | train | val | test | class weight |", "|---|---|---|---|---|---|---|"]
     for lab, c in r["classes"].items():
         s = r["splits"]

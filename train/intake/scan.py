@@ -3,6 +3,10 @@
 Layout: ``DATA/<class>/**/<image>``; class names are the sub-folder names, sorted (that order is
 the label index order everywhere). Hidden files and folders (``.DS_Store``, ``.git``) are
 ignored; every other file that is not an image is listed as skipped, never silently dropped.
+
+Sets that come split (Kaggle's casting set: ``casting_data/{train,test}/{def_front,ok_front}``) are
+read as such: when every top-level folder is a split name and ``train`` is one of them, the classes
+are the folders one level down, and each file's split is given by its top folder (``given``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,10 @@ OK_TOKENS = frozenset({"ok", "okay", "good", "pass", "passed", "normal", "nomina
 NEGATIONS = frozenset({"not", "no", "non", "bad", "ng"})
 OK_NAMES = frozenset({"nodefect", "nodefects", "nondefect", "nondefective", "defectfree", "nonfaulty"})
 
+# Top-level folder names of a set that comes split, and the split each one gives.
+SPLIT_FOLDERS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
+                 "dev": "val", "test": "test", "testing": "test"}
+
 _LAYOUT_HELP = ("expected one sub-folder per class, e.g. DATA/ok/*.jpg and DATA/defect/*.jpg "
                 "(make one with: python -m train.synth --out data/synthetic)")
 
@@ -36,6 +44,7 @@ class Scan:
     files: list[tuple[str, str]]  # (posix path relative to root, label)
     skipped: list[dict] = field(default_factory=list)  # {"path", "reason"}
     ignored: list[dict] = field(default_factory=list)  # folders/files outside the class tree
+    given: dict[str, str] = field(default_factory=dict)  # a set that comes split: {path: its folder's split}
 
 
 def _visible(p: Path, root: Path) -> bool:
@@ -50,21 +59,43 @@ def scan_folder(root: str | Path) -> Scan:
     if not root.is_dir():
         raise DataError(f"dataset path is not a folder: {root}; {_LAYOUT_HELP}")
     root = root.resolve()
-    loose = sorted(p.name for p in root.iterdir() if p.is_file() and is_image_path(p) and _visible(p, root))
-    if loose:
-        raise DataError(
-            f"{len(loose)} images lie directly in {root} (e.g. {loose[:3]}), not in class folders; "
-            f"{_LAYOUT_HELP}; move each image into the folder of its class")
     scan = Scan(root=root, labels=[], files=[])
-    for sub in sorted(p for p in root.iterdir() if _visible(p, root)):
-        if not sub.is_dir():
-            scan.ignored.append({"path": sub.name, "reason": "file in the dataset root (not a class folder)"})
-            continue
-        _scan_class(root, sub, scan)
+    split_dirs = _split_folders(root)
+    for top in split_dirs or [root]:
+        _scan_classes(root, top, scan)
+        if split_dirs:
+            scan.given.update({rel: SPLIT_FOLDERS[top.name.lower()] for rel, _ in scan.files
+                               if rel.startswith(f"{top.name}/")})
+    scan.labels = sorted(set(scan.labels))
     if len(scan.labels) < 2:
         found = scan.labels or "none"
         raise DataError(f"need at least 2 class folders with images in {root}, found {found}; {_LAYOUT_HELP}")
     return scan
+
+
+def _split_folders(root: Path) -> list[Path]:
+    """The split folders of a set that comes split (all top folders named so, ``train`` among them)."""
+    tops = [p for p in sorted(root.iterdir()) if p.is_dir() and _visible(p, root)]
+    names = [SPLIT_FOLDERS.get(p.name.lower()) for p in tops]
+    if tops and all(names) and "train" in names and any(q.is_dir() for p in tops for q in p.iterdir()):
+        return tops
+    return []
+
+
+def _scan_classes(root: Path, top: Path, scan: Scan) -> None:
+    """Add the class folders under ``top`` (the root, or one split folder of a set that comes split)."""
+    where = top.relative_to(root).as_posix() + "/" if top != root else ""
+    loose = sorted(p.name for p in top.iterdir() if p.is_file() and is_image_path(p) and _visible(p, root))
+    if loose:
+        raise DataError(
+            f"{len(loose)} images lie directly in {top} (e.g. {loose[:3]}), not in class folders; "
+            f"{_LAYOUT_HELP}; move each image into the folder of its class")
+    for sub in sorted(p for p in top.iterdir() if _visible(p, root)):
+        if not sub.is_dir():
+            scan.ignored.append({"path": where + sub.name,
+                                 "reason": "file beside the class folders (not a class)"})
+            continue
+        _scan_class(root, sub, scan)
 
 
 def _scan_class(root: Path, folder: Path, scan: Scan) -> None:
@@ -83,7 +114,8 @@ def _scan_class(root: Path, folder: Path, scan: Scan) -> None:
         scan.labels.append(folder.name)
         scan.files.extend(files)
     else:
-        scan.ignored.append({"path": folder.name, "reason": "folder without image files (not a class)"})
+        scan.ignored.append({"path": folder.relative_to(root).as_posix(),
+                             "reason": "folder without image files (not a class)"})
 
 
 def is_ok_name(label: str) -> bool:

@@ -45,9 +45,8 @@ def _assign_new(members: list[list[int]], n: int, seed: int, val_fraction: float
                 at_least_one: bool) -> list[str]:
     """Greedy fill test, then val, then train with whole groups in seeded random order."""
     order = np.random.default_rng(seed).permutation(len(members))
-    want = {"test": round(n * test_fraction), "val": round(n * val_fraction)}
-    if at_least_one:
-        want = {k: max(1, v) for k, v in want.items()}
+    fractions = {"test": test_fraction, "val": val_fraction}
+    want = {k: max(1 if at_least_one and f > 0 else 0, round(n * f)) for k, f in fractions.items()}
     have = {"test": 0, "val": 0}
     out = [""] * len(members)
     for k in order:
@@ -60,12 +59,20 @@ def _assign_new(members: list[list[int]], n: int, seed: int, val_fraction: float
 
 def stratified_split(paths: list[str], labels: list[str], group_ids: list[int], *, seed: int,
                      val_fraction: float, test_fraction: float,
-                     previous: dict[str, str] | None = None) -> list[str]:
+                     previous: dict[str, str] | None = None,
+                     given: dict[str, str] | None = None) -> list[str]:
     """Return the split name of every image.
 
     Duplicate groups move as one. Images listed in ``previous`` keep their split (and pull their
-    duplicates with them); the others are split per class with the seed.
+    duplicates with them); the others are split per class with the seed. ``given`` (a set that
+    comes split) fixes its val and test images as ``previous`` does (``previous`` wins where both
+    list one); a split it does not give is carved from its train images at its fraction.
     """
+    fresh = not previous
+    if given:
+        previous = {**{p: s for p, s in given.items() if s != "train"}, **(previous or {})}
+        val_fraction, test_fraction = (0.0 if s in given.values() else f
+                                       for s, f in (("val", val_fraction), ("test", test_fraction)))
     split_of = [""] * len(paths)
     pending: dict[str, list[list[int]]] = {}
     for members in _groups(group_ids).values():
@@ -80,15 +87,20 @@ def stratified_split(paths: list[str], labels: list[str], group_ids: list[int], 
     for li, label in enumerate(sorted(pending)):
         groups = sorted(pending[label])
         n = sum(len(g) for g in groups)
-        chosen = _assign_new(groups, n, seed * 1000 + li, val_fraction, test_fraction, not previous)
+        chosen = _assign_new(groups, n, seed * 1000 + li, val_fraction, test_fraction, fresh)
         for members, target in zip(groups, chosen, strict=True):
             for i in members:
                 split_of[i] = target
-    _check_every_split_has_every_class(labels, split_of)
+    _check_every_split_has_every_class(labels, split_of, bool(given))
     return split_of
 
 
-def _check_every_split_has_every_class(labels: list[str], split_of: list[str]) -> None:
+_SPLIT_FIX = "add more distinct images of this class, or pass other --val-fraction/--test-fraction"
+_GIVEN_FIX = ("the set comes split by its folders: add a folder of this class, with photos, to each split "
+              "folder, or merge the split folders into one class-per-folder tree for the tool to split")
+
+
+def _check_every_split_has_every_class(labels: list[str], split_of: list[str], given: bool) -> None:
     for label in sorted(set(labels)):
         have = Counter(s for lab, s in zip(labels, split_of, strict=True) if lab == label)
         empty = [s for s in SPLITS if have[s] == 0]
@@ -96,4 +108,4 @@ def _check_every_split_has_every_class(labels: list[str], split_of: list[str]) -
             raise DataError(
                 f"class {label!r} cannot be split: no image of it in the {'/'.join(empty)} split "
                 f"(it has {sum(have.values())} usable images, {dict(have)}, duplicates kept together); "
-                "add more distinct images of this class, or pass other --val-fraction/--test-fraction")
+                + (_GIVEN_FIX if given else _SPLIT_FIX))
