@@ -230,6 +230,7 @@ def test_masks_beside_the_photos_are_skipped_and_photos_never_are(clean, tmp_pat
     cv2.imwrite(str(clean / "ok" / "twin.jpg"), photos["ok"])
     cv2.imwrite(str(clean / "ok" / "twin.png"), photos["ok"])  # a photo in two formats: both photos
     cv2.imwrite(str(clean / "defect" / "stencil.png"), _mask_like(photos["defect"], (0, 255)))
+    cv2.imwrite(str(clean / "defect" / "label_print.png"), _mask_like(photos["defect"], (0, 255)))  # a part
     ds = prepare_dataset(_cfg(clean), C, tmp_path / "run")
     skipped = {s["path"]: s["reason"] for s in ds.report["skipped"]}
     masks = {f"{c}/Imgs/{p.stem}.png" for c in ("ok", "defect") for p in (clean / c / "Imgs").glob("*.jpg")}
@@ -238,7 +239,7 @@ def test_masks_beside_the_photos_are_skipped_and_photos_never_are(clean, tmp_pat
     assert "1 grey level)" in skipped[sorted(masks)[-1]]
     assert "3 grey levels" in skipped["defect/Imgs/blobs_mask.png"]
     assert all("segmentation mask" in r and "move them out" in r for r in skipped.values())
-    assert {"ok/twin.jpg", "ok/twin.png", "defect/stencil.png"} <= set(ds.paths)
+    assert {"ok/twin.jpg", "ok/twin.png", "defect/stencil.png", "defect/label_print.png"} <= set(ds.paths)
     assert sum(p.endswith(".jpg") for p in ds.paths) == 40 + 1  # every photo, the twin's JPEG too
     err = capsys.readouterr().err
     assert "more files skipped" in err and "data_report.md" in err  # 23 named one by one would flood it

@@ -5,7 +5,7 @@ its mask ``x.png`` in one folder; others name it ``x_mask.png`` or keep a ``grou
 Pointed at such a folder, the intake would take the masks for parts of their class: white blobs on
 black, which no camera on the line will ever show, and an "all black" good class. A file is taken
 for a mask only when its name *and* its pixels say so: it shares its name with another image in its
-folder, or a word of its path is mask/gt/label/...; and it is grey with at most a few levels (a
+folder, or a word of its path is mask/gt/annotation/...; and it is grey with at most a few levels (a
 binary or label-index mask). A photo fails the second test (its sensor noise alone gives many levels),
 so photos are never dropped by this rule, whatever they are called.
 """
@@ -18,8 +18,8 @@ from pathlib import PurePosixPath
 
 import numpy as np
 
-MASK_WORDS = frozenset({"mask", "masks", "gt", "groundtruth", "annotation", "annotations", "label", "labels",
-                        "seg", "segmentation"})
+# Not "label": label printing is a line of its own, and a binarised scan of a label is a photo of a part.
+MASK_WORDS = frozenset({"mask", "masks", "gt", "groundtruth", "annotation", "annotations", "segmentation"})
 MAX_MASK_LEVELS = 8  # binary masks have 2; label-index masks one per class
 
 
