@@ -117,7 +117,7 @@ def prepare_dataset(config: TrainConfig, contract: InputContract, run_dir: Path)
     return ds
 
 
-def _given_split(given: dict[str, str], config) -> str | None:
+def _given_split(given: dict[str, str], config: TrainConfig) -> str | None:
     """How a set that comes split was split, in words; None for a class-per-folder set."""
     if not given:
         return None

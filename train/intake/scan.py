@@ -62,10 +62,10 @@ def scan_folder(root: str | Path) -> Scan:
     scan = Scan(root=root, labels=[], files=[])
     split_dirs = _split_folders(root)
     for top in split_dirs or [root]:
+        before = len(scan.files)
         _scan_classes(root, top, scan)
         if split_dirs:
-            scan.given.update({rel: SPLIT_FOLDERS[top.name.lower()] for rel, _ in scan.files
-                               if rel.startswith(f"{top.name}/")})
+            scan.given.update((rel, SPLIT_FOLDERS[top.name.lower()]) for rel, _ in scan.files[before:])
     scan.labels = sorted(set(scan.labels))
     if len(scan.labels) < 2:
         found = scan.labels or "none"
