@@ -86,9 +86,13 @@ class ExportConfig:
 
     def __post_init__(self) -> None:
         try:
-            LineTargets(self.min_defect_recall, self.max_false_alarm_rate)
+            self.line_targets()
         except ValueError as exc:
             raise OptionError(f"{exc}; e.g. --min-defect-recall 0.95 --max-false-alarm-rate 0.05") from None
+
+    def line_targets(self) -> LineTargets:
+        """The line targets: the reference is judged against them, and thresholds lowered to meet recall."""
+        return LineTargets(self.min_defect_recall, self.max_false_alarm_rate)
 
     def to_dict(self) -> dict:
         """JSON-ready resolved config."""

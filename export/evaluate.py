@@ -8,11 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from export.config import ExportConfig, GatePolicy
+from export.config import ExportConfig
 from export.dataset import load_pixels
 from export.gate import classification_summary, gate_metrics, verdict
 from export.run_dir import RunInfo
 from runtime.decision import Decider, choose_thresholds, small_split_warning, sorting_summary
+from runtime.fitness import LineTargets
 from runtime.rates import rate_of
 
 log = logging.getLogger("export")
@@ -60,9 +61,11 @@ def artifact_predictions(path: Path, backend: str, data: EvalData, threads: int 
         return Predictions(engine.run(data.x_test), engine.run(data.x_val))
 
 
-def decision_summary(preds: Predictions, data: EvalData, run: RunInfo, target_far: float) -> dict:
-    """Thresholds chosen on val for ``target_far``, and what they achieve on test."""
-    thresholds, details = choose_thresholds(preds.val, data.y_val, run.labels, run.ok_label, target_far)
+def decision_summary(preds: Predictions, data: EvalData, run: RunInfo, target_far: float,
+                     targets: LineTargets | None = None) -> dict:
+    """Thresholds chosen on val for ``target_far`` and the line ``targets``; what they achieve on test."""
+    thresholds, details = choose_thresholds(preds.val, data.y_val, run.labels, run.ok_label, target_far,
+                                            targets)
     decider = Decider(run.labels, run.ok_label, thresholds)
     flagged = decider.flags(preds.test)
     sorting = {}
@@ -94,7 +97,7 @@ def reference_entry(ref: Predictions, data: EvalData, run: RunInfo, config: Expo
     summary = classification_summary(ref.test, data.y_test, run.labels)
     return {"model": run.manifest["files"]["keras_model"], "engine": "keras", "split": "test",
             "n_test": int(len(data.y_test)), "n_val": int(len(data.y_val)), **summary,
-            **decision_summary(ref, data, run, config.target_false_alarm_rate)}
+            **decision_summary(ref, data, run, config.target_false_alarm_rate, config.line_targets())}
 
 
 _AT_THRESHOLD = ("defect_recall_at_threshold", "defect_recall_at_threshold_ci",
@@ -102,10 +105,11 @@ _AT_THRESHOLD = ("defect_recall_at_threshold", "defect_recall_at_threshold_ci",
 
 
 def gate_entry(preds: Predictions, ref: Predictions, reference: dict, data: EvalData, run: RunInfo,
-               precision: str, policy: GatePolicy, target_far: float) -> dict:
+               precision: str, config: ExportConfig) -> dict:
     """One artifact's ``gate`` + threshold fields for bundle.json."""
+    policy = config.gate
     metrics = gate_metrics(preds.test, ref.test, data.y_test, run.labels, policy.tie_tolerance)
-    decision = decision_summary(preds, data, run, target_far)
+    decision = decision_summary(preds, data, run, config.target_false_alarm_rate, config.line_targets())
     for key in _AT_THRESHOLD + ("test_decided", "test_right_when_decided"):  # the last two: sorting only
         if key in decision:
             metrics[key] = decision.pop(key)

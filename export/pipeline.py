@@ -25,11 +25,11 @@ from export.gate import margin_diagnosis
 from export.int8_fallback import float_ops_notes
 from export.options import resolve_settings, select_formats
 from export.registry import ExportResult, run_format
-from export.report import write_report
+from export.report import guard_line, write_report
 from export.run_dir import RunInfo, load_run
 from runtime.artifact_kinds import QUANTIZED_PRECISIONS
 from runtime.bundle import SCHEMA_VERSION
-from runtime.fitness import LineTargets, describe, judge, not_applicable
+from runtime.fitness import describe, judge, not_applicable
 from runtime.fsutil import atomic_write_json, atomic_write_text, sha256_file, update_symlink
 from runtime.versions import package_versions
 
@@ -96,7 +96,7 @@ def fitness(reference: dict, config: ExportConfig, sorting: bool = False) -> dic
 
     A sorting bundle (no good class) has no defect recall or false alarms to judge.
     """
-    targets = LineTargets(config.min_defect_recall, config.max_false_alarm_rate)
+    targets = config.line_targets()
     if sorting:
         return not_applicable(targets)
     return judge(reference["defect_recall_at_threshold_ci"], reference["false_alarm_rate_at_threshold_ci"],
@@ -108,8 +108,7 @@ def artifact_entry(result: ExportResult, ctx: ExportContext, data: EvalData, ref
     """One artifact's bundle.json entry, gate included."""
     spec, path = result.spec, result.path
     preds = artifact_predictions(path, spec.backends[0], data, ctx.config.threads)
-    entry = gate_entry(preds, ref, reference, data, ctx.run, spec.precision, ctx.config.gate,
-                       ctx.config.target_false_alarm_rate)
+    entry = gate_entry(preds, ref, reference, data, ctx.run, spec.precision, ctx.config)
     return {"name": spec.name, "file": path.name, "format": spec.fmt, "precision": spec.precision,
             "sha256": sha256_file(path), "size_bytes": path.stat().st_size, "backends": spec.backends,
             "export_seconds": round(result.seconds, 2), "settings": result.settings, **result.details,
@@ -151,6 +150,8 @@ def _finish(doc: dict, out: Path, config: ExportConfig) -> None:
         log.warning("%s", p)
     for note in float_ops_notes(doc["artifacts"]):
         log.info("%s", note)
+    if lowered := guard_line(doc["reference"]["threshold_selection"]["overall"].get("recall_guard")):
+        log.info("reference thresholds:%s", lowered)
     if doc["fitness"]["fit"] is False:
         log.warning("reference model: %s (the camera program refuses this bundle without --allow-unfit; "
                     "more photos of the missed classes, or a looser --target-false-alarm-rate, are the "

@@ -113,15 +113,30 @@ def fitness_line(doc: dict) -> str:
 
 def placement_line(doc: dict) -> str:
     """How the reference's thresholds were placed on val, in words ("" for sorting)."""
-    p = doc["reference"].get("threshold_selection", {}).get("overall", {}).get("placement")
+    overall = doc["reference"].get("threshold_selection", {}).get("overall", {})
+    p = overall.get("placement")
     if not p:
         return ""
     if p["placement"] == "fitted":
-        return (f" No defect threshold is under {p['threshold']:.3g}: where the good parts' defect score is "
+        line = (f" No defect threshold is under {p['threshold']:.3g}: where the good parts' defect score is "
                 f"expected to pass the target, fitted on {p['good_images']} good val images "
                 f"({p['fitted']:.3g}; never under {p['minimum']:g} nor under the highest good val score the "
                 "target admits).")
-    return f" Thresholds sit mid-way between the good val parts and the weakest val defect: {p['why']}."
+    else:
+        line = f" Thresholds sit mid-way between the good val parts and the weakest val defect: {p['why']}."
+    return line + guard_line(overall.get("recall_guard"))
+
+
+def guard_line(g: dict | None) -> str:
+    """The recall guard (runtime.decision.recall_guard) in words, when it lowered the thresholds."""
+    if not g or not g["applied"]:
+        return ""
+    before, after = g["val_defects_caught_before"], g["val_defects_caught_after"]
+    return (f" Placed so, they caught {before['k']}/{before['n']} val defects, under the line's "
+            f"{g['min_defect_recall']:.0%} recall target, so every threshold above {g['cap']:.3g} was "
+            f"lowered to it ({after['k']}/{after['n']} caught); never under {g['false_alarm_limit']:.3g}, "
+            f"where the good parts' false alarms would pass the line's {g['max_false_alarm_rate']:.0%} "
+            "(export --min-defect-recall / --max-false-alarm-rate).")
 
 
 def render_markdown(doc: dict, plots: dict[str, str]) -> str:

@@ -15,6 +15,7 @@ from statistics import NormalDist
 
 import numpy as np
 
+from runtime.fitness import LineTargets
 from runtime.rates import needed_for_rate, needed_rate, rate_of
 
 # The false-alarm rate on good parts that export's thresholds aim for unless told otherwise.
@@ -138,9 +139,55 @@ def any_defect_floor(ok_probs: np.ndarray, ok: int, target_false_alarm_rate: flo
             "good_images": n, "val_false_alarm_rate": float(np.mean(scores >= t))}
 
 
+def recall_guard(probs: np.ndarray, y: np.ndarray, ok: int, thresholds: dict[str, float],
+                 labels: list[str], targets: LineTargets) -> tuple[dict[str, float], dict]:
+    """Lower ``thresholds`` that would miss more defects than the line's recall target allows, as far as
+    the line's false-alarm limit lets them; returns the thresholds and what was done.
+
+    The false-alarm target is an aim; the line targets are what a user accepts. One good val part that
+    looks like a defect (a scratch-like good part beside scratch-like inclusions) pushes a threshold
+    aimed at 1% false alarms to 0.97, and the run then misses a defect in five. A new defect scores
+    under the (k+1)-th lowest of n val defect scores with probability (k+1)/(n+1), whatever the score
+    distribution, so the thresholds come down to the lowest such score that keeps that under
+    ``1 - min_defect_recall`` (the weakest val defect, for n under 39 at 95%), but not under where the
+    good parts' fitted false-alarm rate (:func:`fitted_tail`) or their val rate would pass
+    ``max_false_alarm_rate``. They are never raised.
+    """
+    defect = y != ok
+    scores = np.delete(probs, ok, axis=1).max(axis=1).astype(np.float64)  # any-defect score
+    n = int(defect.sum())
+    misses = max(0, int(np.floor((1 - targets.min_defect_recall) * (n + 1) + 1e-9)) - 1)
+    before = rate_of(Decider(labels, labels[ok], thresholds).flags(probs[defect]))
+    info = {"min_defect_recall": targets.min_defect_recall,
+            "max_false_alarm_rate": targets.max_false_alarm_rate, "val_defects_caught_before": before,
+            "misses_allowed": misses, "applied": False}
+    if n == 0 or n - before["k"] <= misses:
+        return thresholds, info
+    wanted = float(np.sort(scores[defect])[misses])
+    good = scores[~defect]
+    limit = max(fitted_tail(good, targets.max_false_alarm_rate) if len(good) >= MIN_GOOD_FOR_FIT else 0.0,
+                _lowest_admissible(good, targets.max_false_alarm_rate), MIN_FITTED_THRESHOLD)
+    cap = max(wanted, limit)
+    lowered = {c: min(t, cap) for c, t in thresholds.items()}
+    if lowered == thresholds:
+        return thresholds, {**info, "why": f"the false-alarm limit allows no threshold under {limit:.3g}"}
+    after = rate_of(Decider(labels, labels[ok], lowered).flags(probs[defect]))
+    return lowered, {**info, "applied": True, "cap": cap, "recall_threshold": wanted,
+                     "false_alarm_limit": limit, "val_defects_caught_after": after}
+
+
+def _restate_classes(details: dict, thresholds: dict[str, float], probs: np.ndarray, y: np.ndarray, ok: int,
+                     labels: list[str]) -> None:
+    """Each defect class's val rates in ``details`` at its (lowered) threshold."""
+    for c, t in thresholds.items():
+        i = labels.index(c)
+        details[c].update(threshold=t, val_false_alarm_rate=float(np.mean(probs[y == ok, i] >= t)),
+                          val_recall=float(np.mean(probs[y == i, i] >= t)) if (y == i).any() else None)
+
+
 def choose_thresholds(probs: np.ndarray, y: np.ndarray, labels: list[str], ok_label: str | None,
                       target_false_alarm_rate: float = DEFAULT_TARGET_FALSE_ALARM_RATE,
-                      ) -> tuple[dict[str, float], dict]:
+                      targets: LineTargets | None = None) -> tuple[dict[str, float], dict]:
     """Per-class thresholds from validation probabilities.
 
     With a good class and enough good images, every class threshold sits at the lowest score that
@@ -149,6 +196,8 @@ def choose_thresholds(probs: np.ndarray, y: np.ndarray, labels: list[str], ok_la
     also keeps its own false alarms on the val images within an even share of the target. With too
     few good images (and for sorting) thresholds are placed mid-way in the free margin instead.
     Sorting (``ok_label`` None): a class's false alarms are the other classes' images it would take.
+    With line ``targets`` and a good class, :func:`recall_guard` then lowers thresholds that leave val
+    defect recall under the line's target (``details["overall"]["recall_guard"]``).
     Returns ``(thresholds, details)``.
     """
     ok = None if ok_label is None else labels.index(ok_label)
@@ -166,10 +215,16 @@ def choose_thresholds(probs: np.ndarray, y: np.ndarray, labels: list[str], ok_la
         details["overall"] = sorting_summary(probs, y, Decider(labels, None, thresholds), "val")
         details["overall"]["target_false_alarm_rate"] = target_false_alarm_rate
         return thresholds, details
+    guard = None
+    if targets is not None:
+        thresholds, guard = recall_guard(probs, y, ok, thresholds, labels, targets)
+        if guard["applied"]:
+            _restate_classes(details, thresholds, probs, y, ok, labels)
     flagged = Decider(labels, ok_label, thresholds).flags(probs)
     details["overall"] = {
         "target_false_alarm_rate": target_false_alarm_rate,
         "placement": placement,
+        "recall_guard": guard,
         "val_false_alarm_rate": float(flagged[y == ok].mean()) if (y == ok).any() else 0.0,
         "val_defect_recall": float(flagged[y != ok].mean()) if (y != ok).any() else None,
         "val_false_alarms": rate_of(flagged[y == ok]),

@@ -16,9 +16,11 @@ from export.__main__ import main
 from export.config import GatePolicy
 from export.evaluate import EvalData, Predictions, decision_summary
 from export.gate import gate_metrics, margin_diagnosis, top2_margin, verdict
+from export.report import guard_line
 from runtime.artifact_kinds import PRECISIONS, QUANTIZED_PRECISIONS
 from runtime.bundle import Bundle
 from runtime.errors import BundleError
+from runtime.fitness import LineTargets
 
 LABELS = ["defect", "ok"]
 
@@ -194,6 +196,23 @@ def test_at_threshold_values_are_the_point_values_of_their_rates():
     no_good = EvalData(empty, y_test[:4], empty, y_val)
     d = decision_summary(Predictions(test[:4], val), no_good, run, target_far=0.05)
     assert d["false_alarm_rate_at_threshold"] is None and d["false_alarm_rate_at_threshold_ci"]["n"] == 0
+
+
+def test_thresholds_lowered_for_the_line_recall_target_say_so_in_the_report():
+    # 30 good val parts, one of them scoring 0.97 as a defect; 20 val defects at 0.6..0.9.
+    y_val = np.array([1] * 30 + [0] * 20)
+    val = _defect_scores([0.97] + [0.01] * 29 + list(np.linspace(0.6, 0.9, 20)))
+    y_test, test = np.array([1, 1, 0, 0]), _defect_scores([0.01, 0.02, 0.7, 0.8])
+    empty = np.zeros((0, 8, 8, 3), np.uint8)
+    data, run = EvalData(empty, y_test, empty, y_val), SimpleNamespace(labels=LABELS, ok_label="ok")
+    aimed = decision_summary(Predictions(test, val), data, run, 0.01)
+    assert aimed["defect_recall_at_threshold"] == 0.0  # over the outlier: no defect caught
+    d = decision_summary(Predictions(test, val), data, run, 0.01, LineTargets())
+    assert d["defect_recall_at_threshold"] == 1.0 and d["false_alarm_rate_at_threshold"] == 0.0
+    guard = d["threshold_selection"]["overall"]["recall_guard"]
+    line = guard_line(guard)
+    assert "0/20 val defects" in line and "95% recall target" in line and "(20/20 caught)" in line
+    assert guard_line(aimed["threshold_selection"]["overall"]["recall_guard"]) == ""
 
 
 def test_flips_on_images_the_reference_barely_decides_are_named_as_thin_margins():
