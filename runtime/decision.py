@@ -196,8 +196,8 @@ def choose_thresholds(probs: np.ndarray, y: np.ndarray, labels: list[str], ok_la
     also keeps its own false alarms on the val images within an even share of the target. With too
     few good images (and for sorting) thresholds are placed mid-way in the free margin instead.
     Sorting (``ok_label`` None): a class's false alarms are the other classes' images it would take.
-    With line ``targets`` and a good class, :func:`recall_guard` then lowers thresholds that leave val
-    defect recall under the line's target (``details["overall"]["recall_guard"]``).
+    With line ``targets`` and a good class, :func:`recall_guard` then lowers thresholds that miss more
+    val defects than the line's recall target allows (``details["overall"]["recall_guard"]``).
     Returns ``(thresholds, details)``.
     """
     ok = None if ok_label is None else labels.index(ok_label)
