@@ -97,6 +97,16 @@ def _lowest_admissible(ok_scores: np.ndarray, budget: float) -> float:
     return float(np.nextafter(ok_sorted[allowed], 1.0)) if allowed < len(ok_sorted) else 0.0
 
 
+def false_alarm_floor(good_scores: np.ndarray, rate: float) -> float:
+    """The lowest defect-score threshold at which good parts with these scores are flagged at ``rate``.
+
+    The fitted tail (:func:`fitted_tail`, with at least ``MIN_GOOD_FOR_FIT`` scores), never under the
+    highest score the rate admits on these parts nor under ``MIN_FITTED_THRESHOLD``.
+    """
+    fitted = fitted_tail(good_scores, rate) if len(good_scores) >= MIN_GOOD_FOR_FIT else 0.0
+    return max(fitted, _lowest_admissible(good_scores, rate), MIN_FITTED_THRESHOLD)
+
+
 def _threshold_for_class(ok_scores: np.ndarray, pos_scores: np.ndarray, budget: float,
                          floor: float | None = None) -> dict:
     """Threshold maximizing recall with false-alarm rate <= budget on ``ok_scores``.
@@ -134,7 +144,7 @@ def any_defect_floor(ok_probs: np.ndarray, ok: int, target_false_alarm_rate: flo
                 "why": f"fewer than {MIN_GOOD_FOR_FIT} good val images to fit their score tail"}
     scores = np.delete(ok_probs, ok, axis=1).max(axis=1).astype(np.float64)
     fitted = fitted_tail(scores, target_false_alarm_rate)
-    t = max(fitted, _lowest_admissible(scores, target_false_alarm_rate), MIN_FITTED_THRESHOLD)
+    t = false_alarm_floor(scores, target_false_alarm_rate)
     return {"placement": "fitted", "threshold": t, "fitted": fitted, "minimum": MIN_FITTED_THRESHOLD,
             "good_images": n, "val_false_alarm_rate": float(np.mean(scores >= t))}
 
@@ -164,9 +174,7 @@ def recall_guard(probs: np.ndarray, y: np.ndarray, ok: int, thresholds: dict[str
     if n == 0 or n - before["k"] <= misses:
         return thresholds, info
     wanted = float(np.sort(scores[defect])[misses])
-    good = scores[~defect]
-    limit = max(fitted_tail(good, targets.max_false_alarm_rate) if len(good) >= MIN_GOOD_FOR_FIT else 0.0,
-                _lowest_admissible(good, targets.max_false_alarm_rate), MIN_FITTED_THRESHOLD)
+    limit = false_alarm_floor(scores[~defect], targets.max_false_alarm_rate)
     cap = max(wanted, limit)
     lowered = {c: min(t, cap) for c, t in thresholds.items()}
     if lowered == thresholds:
