@@ -24,7 +24,7 @@ from train.errors import TrainError
 BACKBONES = ("mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large")
 STRATEGIES = ("default", "mirrored", "multi-worker")
 INTERPOLATIONS = tuple(CONTRACT_INTERPOLATIONS)  # the contract's names, in its order
-CLASS_WEIGHTS = ("balanced", "oversample", "none")
+CLASS_WEIGHTS = ("line", "balanced", "oversample", "none")
 POOLINGS = ("auto", "avg", "max")
 FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
 
@@ -87,8 +87,10 @@ class TrainConfig:
     rotation: float = _f(0.0, "max random rotation, fraction of a full turn (0.5 = +-180 degrees); off by "
                               "default: under directional light a rotated part looks like another part")
     patience: int = _f(6, "early-stopping patience in epochs (best weights are restored)")
-    class_weights: str = _f("balanced", "against imbalance: loss weights per class (balanced), or each "
-                            "class's training photos repeated up to the largest class's count (oversample)",
+    class_weights: str = _f("line", "against imbalance: loss weights that balance the good class against all "
+                            "defect types together, and the types among themselves (line); the same weight "
+                            "for every class (balanced); or each class's training photos repeated up to the "
+                            "largest class's count (oversample)",
                             choices=CLASS_WEIGHTS)
     imbalance_warn_ratio: float = _f(3.0, "warn when the largest class is this many times the smallest")
     val_fraction: float = _f(0.15, "share of each class in the validation split")

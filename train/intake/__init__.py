@@ -152,7 +152,7 @@ def _report(config, scan, ds: Dataset, loaded: Loaded, skipped, dups, found, pre
         "validation_warning": None if ds.ok_label is None else small_split_warning(
             per_split["val"].get(ds.ok_label, 0), DEFAULT_TARGET_FALSE_ALARM_RATE, ds.ok_label),
         "splits": per_split,
-        "class_weights": class_weights(per_split["train"], ds.labels, config.class_weights),
+        "class_weights": class_weights(per_split["train"], ds.labels, config.class_weights, ds.ok_label),
         "previous_split": {"source": prev_source, "missing": missing},
         "given_split": _given_split(scan.given, config),
     }
