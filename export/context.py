@@ -40,6 +40,7 @@ class ExportContext:
         self._calibration: dict[int, np.ndarray] = {}
         self._keras_model = None
         self._onnx: dict[int, Path] = {}
+        self._corrected: dict[tuple, tuple[Path, dict]] = {}
         self._worker = None
 
     def __enter__(self) -> ExportContext:
@@ -105,6 +106,27 @@ class ExportContext:
 
             self._keras_model = keras.models.load_model(self.run.file("keras_model"), compile=False)
         return self._keras_model
+
+    def bias_corrected_saved_model(self, calibration_size: int, keep_float: tuple[str, ...] = ()) -> tuple[Path, dict]:
+        """A SavedModel of the reference with int8 bias correction (:mod:`export.bias_correction`).
+
+        Layers in ``keep_float`` (the int8 float fallback's) are not corrected: their weights are not
+        rounded. Made once per calibration size and float set, from a fresh copy of the Keras model, so
+        the reference the gate compares with stays the model as trained. Returns the path and a record.
+        """
+        key = (calibration_size, tuple(sorted(keep_float)))
+        if key not in self._corrected:
+            import keras
+
+            from export.bias_correction import correct_biases
+
+            model = keras.models.load_model(self.run.file("keras_model"), compile=False)
+            record = correct_biases(model, self.calibration_images(calibration_size), frozenset(keep_float))
+            path = self.workdir / f"saved_model_bias_corrected_{len(self._corrected)}"
+            model.export(str(path), verbose=False)
+            log.info("bias correction: %d layers, means on %s", record["layers_corrected"], record["measured_on"])
+            self._corrected[key] = (path, record)
+        return self._corrected[key]
 
     def onnx_fp32(self, opset: int) -> Path:
         """Path of the fp32 ONNX graph (converted once per opset, then reused)."""

@@ -16,6 +16,10 @@ import numpy as np
 from export.config import GatePolicy
 from export.registry import FormatJob, register_format
 
+# TFLite's dynamic-range quantizer leaves weight tensors with fewer elements than this in float
+# (its default weight-size threshold).
+DYNAMIC_MIN_ELEMENTS = 1024
+
 
 def convert_tflite(saved_model: str, dest: str, precision: str, calibration: str | None = None,
                    float_fallback: str = "off", validation: str | None = None,
@@ -126,12 +130,31 @@ def _int8_with_fallback(make_converter, measurement: tuple[bytes, list[dict], in
     return model, record
 
 
-def _convert(job: FormatJob, calibration: str | None = None, validation: str | None = None) -> None:
-    done = job.ctx.worker().run(convert_tflite, str(job.ctx.run.file("saved_model")), str(job.dest),
+def _convert(job: FormatJob, calibration: str | None = None, validation: str | None = None,
+             source: Path | None = None, correction: dict | None = None) -> None:
+    done = job.ctx.worker().run(convert_tflite, str(source or job.ctx.run.file("saved_model")), str(job.dest),
                                 job.spec.precision, calibration, job.settings.get("float_fallback", "off"),
                                 validation, job.ctx.config.gate)
-    if done["quantization"] is not None:
-        job.details["quantization"] = done["quantization"]
+    if done["quantization"] is not None or correction is not None:
+        job.details["quantization"] = {**(done["quantization"] or {}), **(correction or {"bias_correction": False})}
+
+
+def _bias_corrected(job: FormatJob, calibration: str, fallback: bool) -> tuple[Path | None, dict | None]:
+    """The bias-corrected SavedModel to quantize and its record; ``(None, None)`` when switched off.
+
+    The ops whose int8 error is beyond :data:`export.int8_fallback.OP_ERROR_LIMIT` stay float with
+    ``fallback``; measured first on the model as trained, their layers are left uncorrected. (Ops the
+    validation check adds later keep their correction; the check judges the model as built.)
+    """
+    if job.settings.get("bias_correction") != "on":
+        return None, None
+    from export import int8_fallback as fb
+
+    keep_float: tuple[str, ...] = ()
+    if fallback:
+        errors = job.ctx.worker().run(int8_op_errors, str(job.ctx.run.file("saved_model")), calibration)
+        keep_float = tuple(e["layer"] for e in fb.above_limit(errors))
+    return job.ctx.bias_corrected_saved_model(int(job.settings["calibration_size"]), keep_float)
 
 
 @register_format("tflite-fp32", "tflite", "fp32")
@@ -146,20 +169,34 @@ def export_tflite_fp16(job: FormatJob) -> None:
     _convert(job)
 
 
-@register_format("tflite-dynamic", "tflite", "dynamic")
+@register_format("tflite-dynamic", "tflite", "dynamic", options=("int8.calibration_size", "int8.bias_correction"))
 def export_tflite_dynamic(job: FormatJob) -> None:
-    """Dynamic-range: int8 weights, float activations; no calibration data needed."""
-    _convert(job)
+    """Dynamic-range: int8 weights, float activations; no calibration data for the converter.
+
+    With ``bias_correction = "on"`` (the default) it converts a copy of the model whose biases cancel
+    the weights' int8 rounding shift, measured on ``calibration_size`` train images; the converter
+    leaves weight tensors under :data:`DYNAMIC_MIN_ELEMENTS` float, so those layers are not corrected.
+    """
+    source, correction = None, None
+    if job.settings.get("bias_correction") == "on":
+        from export.bias_correction import small_layers
+
+        source, correction = job.ctx.bias_corrected_saved_model(
+            int(job.settings["calibration_size"]), small_layers(job.ctx.keras_model(), DYNAMIC_MIN_ELEMENTS))
+    _convert(job, source=source, correction=correction)
 
 
-@register_format("tflite-int8", "tflite", "int8", options=("int8.calibration_size", "int8.float_fallback"))
+@register_format("tflite-int8", "tflite", "int8",
+                 options=("int8.calibration_size", "int8.float_fallback", "int8.bias_correction"))
 def export_tflite_int8(job: FormatJob) -> None:
     """Integer: uint8 in/out, int8 builtin ops, calibrated on real train images.
 
     With ``float_fallback = "auto"`` (the default) an op whose int8 error is far beyond rounding
     stays in float, and a few more while the gate rejects it on validation, named in the bundle; ``"off"``
-    keeps every op integer (int8-only accelerators).
+    keeps every op integer (int8-only accelerators). With ``bias_correction = "on"`` (the default) it
+    converts a copy of the model whose biases cancel the weights' int8 rounding shift.
     """
     fallback = job.settings.get("float_fallback") == "auto"
-    _convert(job, str(job.ctx.calibration_file(int(job.settings["calibration_size"]))),
-             str(job.ctx.validation_file()) if fallback else None)
+    calibration = str(job.ctx.calibration_file(int(job.settings["calibration_size"])))
+    source, correction = _bias_corrected(job, calibration, fallback)
+    _convert(job, calibration, str(job.ctx.validation_file()) if fallback else None, source, correction)

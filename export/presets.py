@@ -14,6 +14,7 @@ from dataclasses import dataclass
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 REDUCE_RANGE = ("none", "first_conv", "all")
 FLOAT_FALLBACK = ("auto", "off")
+BIAS_CORRECTION = ("on", "off")
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,10 @@ class Int8Preset:
     ``float_fallback``: ``"auto"`` keeps in float the few ops whose own int8 error on calibration
     images is far beyond rounding (``export.int8_fallback``, ``export.onnx_fallback``; named in the
     bundle), ``"off"`` keeps every op integer, for int8-only accelerators.
+
+    ``bias_correction``: ``"on"`` converts TFLite int8 and dynamic-range from a copy of the model
+    whose biases cancel the mean shift that rounding its weights to int8 gives each channel
+    (``export.bias_correction``; means from calibration images); ``"off"`` converts the model as trained.
     """
 
     calibration_size: int = 200
@@ -55,6 +60,7 @@ class Int8Preset:
     per_channel: bool = True
     reduce_range: str = "first_conv"
     float_fallback: str = "auto"
+    bias_correction: str = "on"
 
     def __post_init__(self) -> None:
         if self.calibration_method not in CALIBRATION_METHODS:
@@ -64,5 +70,7 @@ class Int8Preset:
             raise ValueError(f"reduce_range must be one of {REDUCE_RANGE}, got {self.reduce_range!r}")
         if self.float_fallback not in FLOAT_FALLBACK:
             raise ValueError(f"float_fallback must be one of {FLOAT_FALLBACK}, got {self.float_fallback!r}")
+        if self.bias_correction not in BIAS_CORRECTION:
+            raise ValueError(f"bias_correction must be one of {BIAS_CORRECTION}, got {self.bias_correction!r}")
         if int(self.calibration_size) < 1:
             raise ValueError(f"calibration_size must be >= 1, got {self.calibration_size}")
