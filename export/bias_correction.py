@@ -62,8 +62,8 @@ def flat_layers(model) -> list:
 
 def small_layers(model, min_elements: int) -> tuple[str, ...]:
     """Names of the quantizable layers whose kernel has fewer than ``min_elements`` weights."""
-    return tuple(l.name for l in flat_layers(model)
-                 if type(l).__name__ in _KINDS and int(np.prod(l.get_weights()[0].shape)) < min_elements)
+    return tuple(layer.name for layer in flat_layers(model) if type(layer).__name__ in _KINDS
+                 and int(np.prod(layer.get_weights()[0].shape)) < min_elements)
 
 
 def input_means(model, images: np.ndarray, layers: list, batch: int = 32) -> dict[str, np.ndarray]:
@@ -115,9 +115,9 @@ def correct_biases(model, images: np.ndarray, exclude: frozenset[str] = frozense
     converter). Layers with neither are left alone and counted.
     """
     leaves = flat_layers(model)
-    targets = [l for l in leaves if type(l).__name__ in _KINDS and l.name not in exclude]
+    targets = [layer for layer in leaves if type(layer).__name__ in _KINDS and layer.name not in exclude]
     means = input_means(model, images, targets)
-    following = {id(a): b for a, b in zip(leaves, leaves[1:])}
+    following = {id(a): b for a, b in zip(leaves, leaves[1:], strict=False)}
     corrected, skipped = 0, []
     for layer in targets:
         weights = layer.get_weights()

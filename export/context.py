@@ -107,7 +107,8 @@ class ExportContext:
             self._keras_model = keras.models.load_model(self.run.file("keras_model"), compile=False)
         return self._keras_model
 
-    def bias_corrected_saved_model(self, calibration_size: int, keep_float: tuple[str, ...] = ()) -> tuple[Path, dict]:
+    def bias_corrected_saved_model(self, calibration_size: int,
+                                   keep_float: tuple[str, ...] = ()) -> tuple[Path, dict]:
         """A SavedModel of the reference with int8 bias correction (:mod:`export.bias_correction`).
 
         Layers in ``keep_float`` (the int8 float fallback's) are not corrected: their weights are not
@@ -124,7 +125,8 @@ class ExportContext:
             record = correct_biases(model, self.calibration_images(calibration_size), frozenset(keep_float))
             path = self.workdir / f"saved_model_bias_corrected_{len(self._corrected)}"
             model.export(str(path), verbose=False)
-            log.info("bias correction: %d layers, means on %s", record["layers_corrected"], record["measured_on"])
+            log.info("bias correction: %d layers, means on %s", record["layers_corrected"],
+                     record["measured_on"])
             self._corrected[key] = (path, record)
         return self._corrected[key]
 

@@ -132,11 +132,12 @@ def _int8_with_fallback(make_converter, measurement: tuple[bytes, list[dict], in
 
 def _convert(job: FormatJob, calibration: str | None = None, validation: str | None = None,
              source: Path | None = None, correction: dict | None = None) -> None:
-    done = job.ctx.worker().run(convert_tflite, str(source or job.ctx.run.file("saved_model")), str(job.dest),
-                                job.spec.precision, calibration, job.settings.get("float_fallback", "off"),
-                                validation, job.ctx.config.gate)
+    source = source or job.ctx.run.file("saved_model")
+    done = job.ctx.worker().run(convert_tflite, str(source), str(job.dest), job.spec.precision, calibration,
+                                job.settings.get("float_fallback", "off"), validation, job.ctx.config.gate)
     if done["quantization"] is not None or correction is not None:
-        job.details["quantization"] = {**(done["quantization"] or {}), **(correction or {"bias_correction": False})}
+        record = correction or {"bias_correction": False}
+        job.details["quantization"] = {**(done["quantization"] or {}), **record}
 
 
 def _bias_corrected(job: FormatJob, calibration: str, fallback: bool) -> tuple[Path | None, dict | None]:
@@ -169,7 +170,8 @@ def export_tflite_fp16(job: FormatJob) -> None:
     _convert(job)
 
 
-@register_format("tflite-dynamic", "tflite", "dynamic", options=("int8.calibration_size", "int8.bias_correction"))
+@register_format("tflite-dynamic", "tflite", "dynamic",
+                 options=("int8.calibration_size", "int8.bias_correction"))
 def export_tflite_dynamic(job: FormatJob) -> None:
     """Dynamic-range: int8 weights, float activations; no calibration data for the converter.
 

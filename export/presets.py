@@ -71,6 +71,7 @@ class Int8Preset:
         if self.float_fallback not in FLOAT_FALLBACK:
             raise ValueError(f"float_fallback must be one of {FLOAT_FALLBACK}, got {self.float_fallback!r}")
         if self.bias_correction not in BIAS_CORRECTION:
-            raise ValueError(f"bias_correction must be one of {BIAS_CORRECTION}, got {self.bias_correction!r}")
+            raise ValueError(f"bias_correction must be one of {BIAS_CORRECTION}, "
+                             f"got {self.bias_correction!r}")
         if int(self.calibration_size) < 1:
             raise ValueError(f"calibration_size must be >= 1, got {self.calibration_size}")

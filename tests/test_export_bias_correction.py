@@ -18,7 +18,8 @@ from export import bias_correction as bc
 def _flat_images(n: int, size: int, channels: int, seed: int = 0) -> np.ndarray:
     """Images whose every pixel of a channel is one value: conv output means are then exact."""
     rng = np.random.default_rng(seed)
-    return np.broadcast_to(rng.uniform(0, 6, (n, 1, 1, channels)), (n, size, size, channels)).astype(np.float32)
+    flat = rng.uniform(0, 6, (n, 1, 1, channels))
+    return np.broadcast_to(flat, (n, size, size, channels)).astype(np.float32)
 
 
 def test_rounding_is_symmetric_per_output_channel_on_127_steps():
@@ -81,7 +82,7 @@ def _tiny_model():
 
 
 def _weights(model) -> dict:
-    return {l.name: [w.copy() for w in l.get_weights()] for l in bc.flat_layers(model)}
+    return {layer.name: [w.copy() for w in layer.get_weights()] for layer in bc.flat_layers(model)}
 
 
 def _round_all(model, skip=()) -> None:
@@ -118,13 +119,14 @@ def test_the_correction_lands_in_the_bias_or_the_batchnorm_after_and_skips_float
     record = bc.correct_biases(model, x, exclude=frozenset({"dw"}))
     after = _weights(model)
     assert record["layers_left_float"] == ["dw"] and record["layers_corrected"] == 2
-    assert all(np.array_equal(a, b) for a, b in zip(before["dw"], after["dw"]))
-    assert all(np.array_equal(a, b) for a, b in zip(before["dw_bn"], after["dw_bn"]))  # left float: no shift
+    assert all(np.array_equal(a, b) for a, b in zip(before["dw"], after["dw"], strict=True))
+    # Left float: no rounding, no shift.
+    assert all(np.array_equal(a, b) for a, b in zip(before["dw_bn"], after["dw_bn"], strict=True))
     assert np.array_equal(before["conv"][0], after["conv"][0])  # kernels are never changed
     assert not np.array_equal(before["conv_bn"][2], after["conv_bn"][2])  # moving mean takes the shift
     assert np.array_equal(before["conv_bn"][3], after["conv_bn"][3])
     assert not np.array_equal(before["probs"][1], after["probs"][1])  # Dense: its own bias
-    assert all(l.call.__name__ != "wrapped" for l in bc.flat_layers(model))  # the recorders are gone
+    assert all(layer.call.__name__ != "wrapped" for layer in bc.flat_layers(model))  # the recorders are gone
 
 
 def test_small_layers_are_those_under_the_weight_count():
