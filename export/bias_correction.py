@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 QMAX = 127  # symmetric int8 weights: [-127, 127]
-_KINDS = ("Conv2D", "DepthwiseConv2D", "Dense")
+QUANTIZED_KINDS = ("Conv2D", "DepthwiseConv2D", "Dense")
 
 
 def rounded(kernel: np.ndarray, out_axis: int, qmax: int = QMAX) -> np.ndarray:
@@ -34,19 +34,20 @@ def rounded(kernel: np.ndarray, out_axis: int, qmax: int = QMAX) -> np.ndarray:
     return np.round(kernel / scale) * scale
 
 
-def output_shift(kind: str, kernel: np.ndarray, mean_in: np.ndarray) -> np.ndarray:
+def output_shift(kind: str, kernel: np.ndarray, mean_in: np.ndarray, qmax: int = QMAX) -> np.ndarray:
     """Per output channel, the mean change ``dW . E[x]`` that rounding ``kernel`` to int8 gives.
 
-    ``kind`` is the Keras layer class; ``mean_in`` the layer input's mean per channel. Kernels are
+    ``kind`` is the Keras layer class; ``mean_in`` the layer input's mean per channel; ``qmax`` the
+    rounding's steps each side (127; 64 where ONNX Runtime's ``reduce_range`` gives 7 bits). Kernels are
     Keras-shaped: Conv2D ``(kh, kw, in, out)``, DepthwiseConv2D ``(kh, kw, in, multiplier)`` (output
     channel ``c * multiplier + m``; its quantization channel), Dense ``(in, out)``. Border padding
     is ignored: the mean is taken as if every tap saw the channel's mean.
     """
     k = np.asarray(kernel, np.float64)
     if kind == "DepthwiseConv2D":
-        d = rounded(k.reshape(*k.shape[:2], -1), 2).reshape(k.shape) - k
+        d = rounded(k.reshape(*k.shape[:2], -1), 2, qmax).reshape(k.shape) - k
         return (d.sum(axis=(0, 1)) * mean_in[:, None]).reshape(-1)
-    d = rounded(k, k.ndim - 1) - k
+    d = rounded(k, k.ndim - 1, qmax) - k
     if kind == "Dense":
         return mean_in @ d
     return np.einsum("ijco,c->o", d, mean_in)
@@ -62,7 +63,7 @@ def flat_layers(model) -> list:
 
 def small_layers(model, min_elements: int) -> tuple[str, ...]:
     """Names of the quantizable layers whose kernel has fewer than ``min_elements`` weights."""
-    return tuple(layer.name for layer in flat_layers(model) if type(layer).__name__ in _KINDS
+    return tuple(layer.name for layer in flat_layers(model) if type(layer).__name__ in QUANTIZED_KINDS
                  and int(np.prod(layer.get_weights()[0].shape)) < min_elements)
 
 
@@ -104,24 +105,32 @@ def _normalizes(bn, layer) -> bool:
         return False
 
 
-def correct_biases(model, images: np.ndarray, exclude: frozenset[str] = frozenset()) -> dict:
+def first_conv(model) -> str | None:
+    """Name of the model's first Conv2D (the one on raw pixels), or None."""
+    return next((layer.name for layer in flat_layers(model) if type(layer).__name__ == "Conv2D"), None)
+
+
+def correct_biases(model, images: np.ndarray, exclude: frozenset[str] = frozenset(), qmax: int = QMAX,
+                   qmax_of: dict[str, int] | None = None) -> dict:
     """Subtract each quantized layer's int8 rounding shift from its bias, in place; return a record.
 
     Layers named in ``exclude`` keep their weights in float (the int8 float fallback), so they
-    have no rounding to correct.
+    have no rounding to correct. Weights round to ``qmax`` steps each side, or ``qmax_of[name]``.
 
     A layer with a bias takes it there; one without (MobileNet's convolutions) takes it in the
     BatchNormalization that follows it, as a shift of its moving mean (folded into the bias by the
     converter). Layers with neither are left alone and counted.
     """
     leaves = flat_layers(model)
-    targets = [layer for layer in leaves if type(layer).__name__ in _KINDS and layer.name not in exclude]
+    targets = [layer for layer in leaves
+               if type(layer).__name__ in QUANTIZED_KINDS and layer.name not in exclude]
     means = input_means(model, images, targets)
     following = {id(a): b for a, b in zip(leaves, leaves[1:], strict=False)}
     corrected, skipped = 0, []
     for layer in targets:
         weights = layer.get_weights()
-        shift = output_shift(type(layer).__name__, weights[0], means[layer.name])
+        steps = (qmax_of or {}).get(layer.name, qmax)
+        shift = output_shift(type(layer).__name__, weights[0], means[layer.name], steps)
         bn = following.get(id(layer))
         if getattr(layer, "use_bias", False):
             layer.set_weights([weights[0], weights[1] - shift.astype(weights[1].dtype), *weights[2:]])

@@ -6,6 +6,7 @@ int8 and fp16 ONNX variants start from) through this object instead of recomputi
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 
@@ -19,6 +20,11 @@ from export.metadata import build_metadata, embed_metadata, read_metadata
 from export.run_dir import RunInfo
 
 log = logging.getLogger("export")
+
+
+def _tag(*key) -> str:
+    """A short stable file-name tag for a cache key."""
+    return hashlib.sha1(repr(key).encode()).hexdigest()[:10]
 
 
 class VerificationError(ExportError):
@@ -40,7 +46,7 @@ class ExportContext:
         self._calibration: dict[int, np.ndarray] = {}
         self._keras_model = None
         self._onnx: dict[int, Path] = {}
-        self._corrected: dict[tuple, tuple[Path, dict]] = {}
+        self._corrected: dict[tuple, tuple[object, dict]] = {}
         self._worker = None
 
     def __enter__(self) -> ExportContext:
@@ -107,28 +113,49 @@ class ExportContext:
             self._keras_model = keras.models.load_model(self.run.file("keras_model"), compile=False)
         return self._keras_model
 
-    def bias_corrected_saved_model(self, calibration_size: int,
-                                   keep_float: tuple[str, ...] = ()) -> tuple[Path, dict]:
-        """A SavedModel of the reference with int8 bias correction (:mod:`export.bias_correction`).
+    def bias_corrected_model(self, calibration_size: int, keep_float: tuple[str, ...] = (),
+                             qmax_of: tuple[tuple[str, int], ...] = ()) -> tuple[object, dict]:
+        """A copy of the reference with int8 bias correction (:mod:`export.bias_correction`), and its record.
 
         Layers in ``keep_float`` (the int8 float fallback's) are not corrected: their weights are not
-        rounded. Made once per calibration size and float set, from a fresh copy of the Keras model, so
-        the reference the gate compares with stays the model as trained. Returns the path and a record.
+        rounded; ``qmax_of`` names layers rounded to fewer steps (ONNX Runtime's 7-bit first conv).
+        Made once per setting from a fresh copy of the Keras model, so the reference the gate compares
+        with stays the model as trained.
         """
-        key = (calibration_size, tuple(sorted(keep_float)))
+        key = (calibration_size, tuple(sorted(keep_float)), tuple(sorted(qmax_of)))
         if key not in self._corrected:
             import keras
 
             from export.bias_correction import correct_biases
 
             model = keras.models.load_model(self.run.file("keras_model"), compile=False)
-            record = correct_biases(model, self.calibration_images(calibration_size), frozenset(keep_float))
-            path = self.workdir / f"saved_model_bias_corrected_{len(self._corrected)}"
-            model.export(str(path), verbose=False)
+            record = correct_biases(model, self.calibration_images(calibration_size), frozenset(keep_float),
+                                    qmax_of=dict(qmax_of))
             log.info("bias correction: %d layers, means on %s", record["layers_corrected"],
                      record["measured_on"])
-            self._corrected[key] = (path, record)
+            self._corrected[key] = (model, record)
         return self._corrected[key]
+
+    def bias_corrected_saved_model(self, calibration_size: int,
+                                   keep_float: tuple[str, ...] = ()) -> tuple[Path, dict]:
+        """The bias-corrected copy (:meth:`bias_corrected_model`) as a SavedModel, for TFLite."""
+        model, record = self.bias_corrected_model(calibration_size, keep_float)
+        path = self.workdir / f"saved_model_bias_corrected_{_tag(calibration_size, keep_float)}"
+        if not path.exists():
+            model.export(str(path), verbose=False)
+        return path, record
+
+    def bias_corrected_onnx(self, opset: int, calibration_size: int, keep_float: tuple[str, ...],
+                            qmax_of: tuple[tuple[str, int], ...]) -> tuple[Path, dict]:
+        """The bias-corrected copy (:meth:`bias_corrected_model`) as fp32 ONNX, for ONNX Runtime int8."""
+        from export.onnx_convert import keras_to_onnx
+
+        model, record = self.bias_corrected_model(calibration_size, keep_float, qmax_of)
+        tag = _tag(calibration_size, keep_float, qmax_of)
+        path = self.workdir / f"fp32_opset{opset}_bias_corrected_{tag}.onnx"
+        if not path.exists():
+            keras_to_onnx(model, path, self.run.contract, opset)
+        return path, record
 
     def onnx_fp32(self, opset: int) -> Path:
         """Path of the fp32 ONNX graph (converted once per opset, then reused)."""

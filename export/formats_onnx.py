@@ -13,6 +13,7 @@ from export.onnx_convert import INPUT_NAME
 from export.registry import FormatJob, register_format
 
 _METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
+REDUCED_QMAX = 64  # ONNX Runtime's reduce_range rounds symmetric int8 weights to [-64, 64]
 
 
 @register_format("onnx-fp32", "onnx", "fp32", options=("opset",))
@@ -49,18 +50,20 @@ def _first_conv_override(model_path: Path, per_channel: bool) -> dict:
 
 @register_format("onnx-int8", "onnx", "int8",
                  options=("opset", "int8.calibration_size", "int8.calibration_method", "int8.per_channel",
-                          "int8.reduce_range", "int8.float_fallback"))
+                          "int8.reduce_range", "int8.float_fallback", "int8.bias_correction"))
 def export_onnx_int8(job: FormatJob) -> None:
     """Static int8 QDQ (ONNX Runtime): per-channel int8 weights, int8 activations, real-image calibration.
 
     The first convolution's weights get 7 bits by default (``reduce_range="first_conv"``): the fix
     for int8 saturation on AVX2 CPUs, see :class:`export.presets.Int8Preset`. With
     ``float_fallback = "auto"`` (the default) the ops int8 cannot carry stay float
-    (:mod:`export.onnx_fallback`), named in the bundle; ``"off"`` keeps every op integer.
+    (:mod:`export.onnx_fallback`), named in the bundle; ``"off"`` keeps every op integer. With
+    ``bias_correction = "on"`` (the default; per-channel weights only) it quantizes a copy of the model
+    whose biases cancel the weights' int8 rounding shift (:mod:`export.bias_correction`).
     """
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    src = job.ctx.onnx_fp32(int(job.settings["opset"]))
+    src, correction = _source(job)
     pre = job.ctx.workdir / "int8_preprocessed.onnx"
     # Shape inference + BN/Conv fusion first, as ORT recommends (needs sympy).
     quant_pre_process(str(src), str(pre))
@@ -68,7 +71,7 @@ def export_onnx_int8(job: FormatJob) -> None:
     build = partial(quantize_qdq, pre, job.ctx.workdir / "int8_candidate.onnx", images, job.settings)
     if job.settings["float_fallback"] != "auto":
         job.dest.write_bytes(build([]))
-        job.details["quantization"] = {"float_fallback": "off", "float_ops": []}
+        job.details["quantization"] = {"float_fallback": "off", "float_ops": [], **correction}
         return
     from export.formats_tflite import int8_op_errors
     from export.int8_fallback import validation_judge
@@ -79,7 +82,34 @@ def export_onnx_int8(job: FormatJob) -> None:
     judge = validation_judge(str(job.ctx.validation_file()), job.ctx.config.gate, "onnx")
     model, record = quantize_with_fallback(errors, pre, build, judge)
     job.dest.write_bytes(model)
-    job.details["quantization"] = record
+    job.details["quantization"] = {**record, **correction}
+
+
+def _source(job: FormatJob) -> tuple[Path, dict]:
+    """The fp32 ONNX to quantize, bias-corrected unless switched off, and the correction's record.
+
+    The correction rounds as ONNX Runtime will: 127 steps each side, 64 where ``reduce_range`` gives
+    7 bits (the first convolution, or all). Per-tensor weights (``per_channel = false``) round
+    differently, so they are not corrected.
+    """
+    opset, size = int(job.settings["opset"]), int(job.settings["calibration_size"])
+    if job.settings.get("bias_correction") != "on" or not job.settings["per_channel"]:
+        return job.ctx.onnx_fp32(opset), {"bias_correction": False}
+    from export.bias_correction import first_conv
+    from export.formats_tflite import float_layers_for_correction
+
+    keep_float = float_layers_for_correction(job, str(job.ctx.calibration_file(size)))
+    reduce, first = job.settings["reduce_range"], first_conv(job.ctx.keras_model())
+    qmax_of = ((first, REDUCED_QMAX),) if reduce == "first_conv" and first else ()
+    if reduce == "all":
+        qmax_of = tuple((layer, REDUCED_QMAX) for layer in _quantizable(job.ctx.keras_model()))
+    return job.ctx.bias_corrected_onnx(opset, size, keep_float, qmax_of)
+
+
+def _quantizable(model) -> list[str]:
+    from export.bias_correction import QUANTIZED_KINDS, flat_layers
+
+    return [layer.name for layer in flat_layers(model) if type(layer).__name__ in QUANTIZED_KINDS]
 
 
 def quantize_qdq(pre: Path, out: Path, images: np.ndarray, settings: dict, float_nodes: list[str]) -> bytes:

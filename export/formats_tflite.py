@@ -140,22 +140,20 @@ def _convert(job: FormatJob, calibration: str | None = None, validation: str | N
         job.details["quantization"] = {**(done["quantization"] or {}), **record}
 
 
-def _bias_corrected(job: FormatJob, calibration: str, fallback: bool) -> tuple[Path | None, dict | None]:
-    """The bias-corrected SavedModel to quantize and its record; ``(None, None)`` when switched off.
+def float_layers_for_correction(job: FormatJob, calibration: str) -> tuple[str, ...]:
+    """The layers an int8 format's bias correction leaves alone: those its float fallback keeps float.
 
-    The ops whose int8 error is beyond :data:`export.int8_fallback.OP_ERROR_LIMIT` stay float with
-    ``fallback``; measured first on the model as trained, their layers are left uncorrected. (Ops the
-    validation check adds later keep their correction; the check judges the model as built.)
+    With ``float_fallback = "auto"`` the ops whose int8 error is beyond
+    :data:`export.int8_fallback.OP_ERROR_LIMIT` stay float; measured first on the model as trained,
+    their layers are left uncorrected. (Ops the validation check adds later keep their correction;
+    the check judges the model as built.)
     """
-    if job.settings.get("bias_correction") != "on":
-        return None, None
+    if job.settings.get("float_fallback") != "auto":
+        return ()
     from export import int8_fallback as fb
 
-    keep_float: tuple[str, ...] = ()
-    if fallback:
-        errors = job.ctx.worker().run(int8_op_errors, str(job.ctx.run.file("saved_model")), calibration)
-        keep_float = tuple(e["layer"] for e in fb.above_limit(errors))
-    return job.ctx.bias_corrected_saved_model(int(job.settings["calibration_size"]), keep_float)
+    errors = job.ctx.worker().run(int8_op_errors, str(job.ctx.run.file("saved_model")), calibration)
+    return tuple(e["layer"] for e in fb.above_limit(errors))
 
 
 @register_format("tflite-fp32", "tflite", "fp32")
@@ -179,7 +177,7 @@ def export_tflite_dynamic(job: FormatJob) -> None:
     the weights' int8 rounding shift, measured on ``calibration_size`` train images; the converter
     leaves weight tensors under :data:`DYNAMIC_MIN_ELEMENTS` float, so those layers are not corrected.
     """
-    source, correction = None, None
+    source, correction = None, {"bias_correction": False}
     if job.settings.get("bias_correction") == "on":
         from export.bias_correction import small_layers
 
@@ -199,6 +197,10 @@ def export_tflite_int8(job: FormatJob) -> None:
     converts a copy of the model whose biases cancel the weights' int8 rounding shift.
     """
     fallback = job.settings.get("float_fallback") == "auto"
-    calibration = str(job.ctx.calibration_file(int(job.settings["calibration_size"])))
-    source, correction = _bias_corrected(job, calibration, fallback)
+    size = int(job.settings["calibration_size"])
+    calibration = str(job.ctx.calibration_file(size))
+    source, correction = None, None
+    if job.settings.get("bias_correction") == "on":
+        keep_float = float_layers_for_correction(job, calibration)
+        source, correction = job.ctx.bias_corrected_saved_model(size, keep_float)
     _convert(job, calibration, str(job.ctx.validation_file()) if fallback else None, source, correction)

@@ -135,15 +135,30 @@ def test_small_layers_are_those_under_the_weight_count():
     assert bc.small_layers(model, 1) == ()
 
 
-@pytest.mark.parametrize("name", ["tflite-int8", "tflite-dynamic"])
-def test_the_bundle_says_its_integer_tflite_artifacts_were_bias_corrected(tiny_bundle, name):
+@pytest.mark.parametrize("name", ["tflite-int8", "tflite-dynamic", "onnx-int8"])
+def test_the_bundle_says_its_integer_artifacts_were_bias_corrected(tiny_bundle, name):
     doc = json.loads((tiny_bundle / "bundle.json").read_text())
     q = next(a for a in doc["artifacts"] if a["name"] == name)["quantization"]
     assert q["bias_correction"] is True and q["layers_corrected"] > 0
     assert q["measured_on"].endswith("calibration images")
-    if name == "tflite-int8":  # the ops kept float over the limit are not corrected
+    if name != "tflite-dynamic":  # the ops kept float over the limit are not corrected
         over = {op["layer"] for op in q["float_ops"] if op["steps"] > q["op_error_limit_steps"]}
         assert over <= set(q["layers_left_float"])
+
+
+def test_fewer_steps_for_a_named_layer_give_its_own_shift():
+    """ONNX Runtime's reduce_range rounds the first convolution to 64 steps each side, not 127."""
+    x = _flat_images(8, 8, 3) * 40
+    coarse, fine = _tiny_model(), _tiny_model()  # the same seeded weights
+    assert bc.first_conv(coarse) == "conv"
+    bc.correct_biases(coarse, x, qmax_of={"conv": 64})
+    bc.correct_biases(fine, x)
+    moved = {name: not np.array_equal(_weights(coarse)[name][2], _weights(fine)[name][2])
+             for name in ("conv_bn", "dw_bn")}
+    assert moved == {"conv_bn": True, "dw_bn": False}
+    kernel, mean = _weights(_tiny_model())["conv"][0], x.reshape(-1, 3).mean(axis=0)
+    expected = _weights(_tiny_model())["conv_bn"][2] + bc.output_shift("Conv2D", kernel, mean, 64)
+    assert np.allclose(_weights(coarse)["conv_bn"][2], expected, atol=1e-5)
 
 
 def test_bias_correction_is_an_option_checked_by_value():

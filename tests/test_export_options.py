@@ -97,7 +97,8 @@ def test_settings_come_from_presets_then_per_format_overrides():
     config = config_from_dict({"int8": {"calibration_size": 64}, "opset": 18, "options": overrides})
     onnx_int8 = resolve_settings(get_format("onnx-int8"), config)
     assert onnx_int8 == {"opset": 18, "calibration_size": 64, "calibration_method": "entropy",
-                         "per_channel": True, "reduce_range": "none", "float_fallback": "auto"}
+                         "per_channel": True, "reduce_range": "none", "float_fallback": "auto",
+                         "bias_correction": "on"}
     tflite_int8 = resolve_settings(get_format("tflite-int8"), config)
     assert tflite_int8 == {"calibration_size": 64, "float_fallback": "auto", "bias_correction": "on"}
     dynamic = resolve_settings(get_format("tflite-dynamic"), config)
