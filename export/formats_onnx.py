@@ -58,7 +58,7 @@ def export_onnx_int8(job: FormatJob) -> None:
     for int8 saturation on AVX2 CPUs, see :class:`export.presets.Int8Preset`. With
     ``float_fallback = "auto"`` (the default) the ops int8 cannot carry stay float
     (:mod:`export.onnx_fallback`), named in the bundle; ``"off"`` keeps every op integer. With
-    ``bias_correction = "on"`` (the default; per-channel weights only) it quantizes a copy of the model
+    ``bias_correction = "on"`` (opt-in; per-channel weights only) it quantizes a copy of the model
     whose biases cancel the weights' int8 rounding shift (:mod:`export.bias_correction`).
     """
     from onnxruntime.quantization.shape_inference import quant_pre_process

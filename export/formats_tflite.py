@@ -173,7 +173,7 @@ def export_tflite_fp16(job: FormatJob) -> None:
 def export_tflite_dynamic(job: FormatJob) -> None:
     """Dynamic-range: int8 weights, float activations; no calibration data for the converter.
 
-    With ``bias_correction = "on"`` (the default) it converts a copy of the model whose biases cancel
+    With ``bias_correction = "on"`` (opt-in) it converts a copy of the model whose biases cancel
     the weights' int8 rounding shift, measured on ``calibration_size`` train images; the converter
     leaves weight tensors under :data:`DYNAMIC_MIN_ELEMENTS` float, so those layers are not corrected.
     """
@@ -193,7 +193,7 @@ def export_tflite_int8(job: FormatJob) -> None:
 
     With ``float_fallback = "auto"`` (the default) an op whose int8 error is far beyond rounding
     stays in float, and a few more while the gate rejects it on validation, named in the bundle; ``"off"``
-    keeps every op integer (int8-only accelerators). With ``bias_correction = "on"`` (the default) it
+    keeps every op integer (int8-only accelerators). With ``bias_correction = "on"`` (opt-in) it
     converts a copy of the model whose biases cancel the weights' int8 rounding shift.
     """
     fallback = job.settings.get("float_fallback") == "auto"
