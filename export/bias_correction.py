@@ -15,9 +15,11 @@ float): 18 of 200 hold-out photos changed class against the float model, mean la
 change 0.077; with bias correction 0 of 200, 0.014 (test and val: 2 of 132 -> 0).
 
 The corrected model is used only as the converter's input for the integer formats; the reference
-the gate compares them with stays the run's own model. It is opt-in (``int8.bias_correction``):
-on one neu_det model it turned a passing int8 TFLite artifact (270/270) into a rejected one
-(267/270), where on the hard variant it turned a rejected one into a pass (see the README).
+the gate compares them with stays the run's own model. It is not always better: on one neu_det
+model it turned a passing int8 TFLite artifact (270/270) into a rejected one (267/270), where on the
+hard variant it turned a rejected one into a pass (see the README). So by default
+(``int8.bias_correction = "auto"``) each int8 format is built both ways and the validation split
+chooses (:mod:`export.correction_choice`); ``"on"`` and ``"off"`` force one.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from export.correction_choice import build_best, candidates_for
 from export.onnx_convert import INPUT_NAME
 from export.registry import FormatJob, register_format
 
@@ -58,21 +59,32 @@ def export_onnx_int8(job: FormatJob) -> None:
     for int8 saturation on AVX2 CPUs, see :class:`export.presets.Int8Preset`. With
     ``float_fallback = "auto"`` (the default) the ops int8 cannot carry stay float
     (:mod:`export.onnx_fallback`), named in the bundle; ``"off"`` keeps every op integer. With
-    ``bias_correction = "on"`` (opt-in; per-channel weights only) it quantizes a copy of the model
-    whose biases cancel the weights' int8 rounding shift (:mod:`export.bias_correction`).
+    ``bias_correction = "on"`` (per-channel weights only) it quantizes a copy of the model whose
+    biases cancel the weights' int8 rounding shift (:mod:`export.bias_correction`); ``"auto"`` (the
+    default) quantizes both and keeps the one validation prefers (:mod:`export.correction_choice`).
+    """
+    mode = job.settings["bias_correction"] if job.settings["per_channel"] else "off"
+    builds = candidates_for(mode, partial(_quantized, job, job.ctx.onnx_fp32(int(job.settings["opset"])),
+                                          {"bias_correction": False}),
+                            lambda dest: _quantized(job, *_corrected_source(job), dest))
+    job.details["quantization"] = build_best(job, "onnx", builds)
+
+
+def _quantized(job: FormatJob, src: Path, correction: dict, dest: Path) -> dict:
+    """``src`` (fp32 ONNX) quantized to int8 QDQ at ``dest``, ops kept float as the settings say.
+
+    Returns the quantization record, ``correction`` (the bias correction's) merged in.
     """
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    src, correction = _source(job)
     pre = job.ctx.workdir / "int8_preprocessed.onnx"
     # Shape inference + BN/Conv fusion first, as ORT recommends (needs sympy).
     quant_pre_process(str(src), str(pre))
     images = job.ctx.calibration_images(int(job.settings["calibration_size"]))
     build = partial(quantize_qdq, pre, job.ctx.workdir / "int8_candidate.onnx", images, job.settings)
     if job.settings["float_fallback"] != "auto":
-        job.dest.write_bytes(build([]))
-        job.details["quantization"] = {"float_fallback": "off", "float_ops": [], **correction}
-        return
+        dest.write_bytes(build([]))
+        return {"float_fallback": "off", "float_ops": [], **correction}
     from export.formats_tflite import int8_op_errors
     from export.int8_fallback import validation_judge
     from export.onnx_fallback import quantize_with_fallback
@@ -81,23 +93,21 @@ def export_onnx_int8(job: FormatJob) -> None:
                                   str(job.ctx.calibration_file(len(images))))
     judge = validation_judge(str(job.ctx.validation_file()), job.ctx.config.gate, "onnx")
     model, record = quantize_with_fallback(errors, pre, build, judge)
-    job.dest.write_bytes(model)
-    job.details["quantization"] = {**record, **correction}
+    dest.write_bytes(model)
+    return {**record, **correction}
 
 
-def _source(job: FormatJob) -> tuple[Path, dict]:
-    """The fp32 ONNX to quantize, bias-corrected unless switched off, and the correction's record.
+def _corrected_source(job: FormatJob) -> tuple[Path, dict]:
+    """The bias-corrected fp32 ONNX to quantize, and the correction's record.
 
     The correction rounds as ONNX Runtime will: 127 steps each side, 64 where ``reduce_range`` gives
     7 bits (the first convolution, or all). Per-tensor weights (``per_channel = false``) round
-    differently, so they are not corrected.
+    differently, so they are never corrected.
     """
-    opset, size = int(job.settings["opset"]), int(job.settings["calibration_size"])
-    if job.settings.get("bias_correction") != "on" or not job.settings["per_channel"]:
-        return job.ctx.onnx_fp32(opset), {"bias_correction": False}
     from export.bias_correction import first_conv
     from export.formats_tflite import float_layers_for_correction
 
+    opset, size = int(job.settings["opset"]), int(job.settings["calibration_size"])
     keep_float = float_layers_for_correction(job, str(job.ctx.calibration_file(size)))
     reduce, first = job.settings["reduce_range"], first_conv(job.ctx.keras_model())
     qmax_of = ((first, REDUCED_QMAX),) if reduce == "first_conv" and first else ()

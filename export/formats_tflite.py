@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from export.config import GatePolicy
+from export.correction_choice import build_best, candidates_for
 from export.registry import FormatJob, register_format
 
 # TFLite's dynamic-range quantizer leaves weight tensors with fewer elements than this in float
@@ -130,14 +131,19 @@ def _int8_with_fallback(make_converter, measurement: tuple[bytes, list[dict], in
     return model, record
 
 
-def _convert(job: FormatJob, calibration: str | None = None, validation: str | None = None,
-             source: Path | None = None, correction: dict | None = None) -> None:
+def _convert(job: FormatJob, dest: Path, calibration: str | None = None, validation: str | None = None,
+             source: Path | None = None, correction: dict | None = None) -> dict | None:
+    """Convert ``source`` (default: the run's SavedModel) to ``dest``; return its quantization record.
+
+    ``correction`` is the bias correction's record (None for the model as trained), merged into it;
+    float formats record nothing (None).
+    """
     source = source or job.ctx.run.file("saved_model")
-    done = job.ctx.worker().run(convert_tflite, str(source), str(job.dest), job.spec.precision, calibration,
+    done = job.ctx.worker().run(convert_tflite, str(source), str(dest), job.spec.precision, calibration,
                                 job.settings.get("float_fallback", "off"), validation, job.ctx.config.gate)
-    if done["quantization"] is not None or correction is not None:
-        record = correction or {"bias_correction": False}
-        job.details["quantization"] = {**(done["quantization"] or {}), **record}
+    if job.spec.precision in ("fp32", "fp16"):  # nothing quantized, nothing to record
+        return None
+    return {**(done["quantization"] or {}), **(correction or {"bias_correction": False})}
 
 
 def float_layers_for_correction(job: FormatJob, calibration: str) -> tuple[str, ...]:
@@ -159,13 +165,13 @@ def float_layers_for_correction(job: FormatJob, calibration: str) -> tuple[str, 
 @register_format("tflite-fp32", "tflite", "fp32")
 def export_tflite_fp32(job: FormatJob) -> None:
     """Float32 TFLite: the reference numerics, runs everywhere."""
-    _convert(job)
+    _convert(job, job.dest)
 
 
 @register_format("tflite-fp16", "tflite", "fp16")
 def export_tflite_fp16(job: FormatJob) -> None:
     """Float16 weights (half the size); float32 input/output, computed in fp32 on CPUs."""
-    _convert(job)
+    _convert(job, job.dest)
 
 
 @register_format("tflite-dynamic", "tflite", "dynamic",
@@ -173,17 +179,20 @@ def export_tflite_fp16(job: FormatJob) -> None:
 def export_tflite_dynamic(job: FormatJob) -> None:
     """Dynamic-range: int8 weights, float activations; no calibration data for the converter.
 
-    With ``bias_correction = "on"`` (opt-in) it converts a copy of the model whose biases cancel
-    the weights' int8 rounding shift, measured on ``calibration_size`` train images; the converter
-    leaves weight tensors under :data:`DYNAMIC_MIN_ELEMENTS` float, so those layers are not corrected.
+    With ``bias_correction = "on"`` it converts a copy of the model whose biases cancel the weights'
+    int8 rounding shift, measured on ``calibration_size`` train images; the converter leaves weight
+    tensors under :data:`DYNAMIC_MIN_ELEMENTS` float, so those layers are not corrected. ``"auto"``
+    (the default) converts both and keeps the one validation prefers (:mod:`export.correction_choice`).
     """
-    source, correction = None, {"bias_correction": False}
-    if job.settings.get("bias_correction") == "on":
+    def corrected(dest: Path) -> dict:
         from export.bias_correction import small_layers
 
         source, correction = job.ctx.bias_corrected_saved_model(
             int(job.settings["calibration_size"]), small_layers(job.ctx.keras_model(), DYNAMIC_MIN_ELEMENTS))
-    _convert(job, source=source, correction=correction)
+        return _convert(job, dest, source=source, correction=correction)
+
+    builds = candidates_for(job.settings["bias_correction"], lambda dest: _convert(job, dest), corrected)
+    job.details["quantization"] = build_best(job, "tflite", builds)
 
 
 @register_format("tflite-int8", "tflite", "int8",
@@ -193,14 +202,20 @@ def export_tflite_int8(job: FormatJob) -> None:
 
     With ``float_fallback = "auto"`` (the default) an op whose int8 error is far beyond rounding
     stays in float, and a few more while the gate rejects it on validation, named in the bundle; ``"off"``
-    keeps every op integer (int8-only accelerators). With ``bias_correction = "on"`` (opt-in) it
-    converts a copy of the model whose biases cancel the weights' int8 rounding shift.
+    keeps every op integer (int8-only accelerators). With ``bias_correction = "on"`` it converts a
+    copy of the model whose biases cancel the weights' int8 rounding shift; ``"auto"`` (the default)
+    converts both and keeps the one validation prefers (:mod:`export.correction_choice`).
     """
     fallback = job.settings.get("float_fallback") == "auto"
     size = int(job.settings["calibration_size"])
     calibration = str(job.ctx.calibration_file(size))
-    source, correction = None, None
-    if job.settings.get("bias_correction") == "on":
+    validation = str(job.ctx.validation_file()) if fallback else None
+
+    def corrected(dest: Path) -> dict:
         keep_float = float_layers_for_correction(job, calibration)
         source, correction = job.ctx.bias_corrected_saved_model(size, keep_float)
-    _convert(job, calibration, str(job.ctx.validation_file()) if fallback else None, source, correction)
+        return _convert(job, dest, calibration, validation, source, correction)
+
+    builds = candidates_for(job.settings["bias_correction"],
+                            lambda dest: _convert(job, dest, calibration, validation), corrected)
+    job.details["quantization"] = build_best(job, "tflite", builds)

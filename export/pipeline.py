@@ -11,6 +11,7 @@ from pathlib import Path
 from export.bundle_writer import check_output, publish, staging_dir
 from export.config import ExportConfig
 from export.context import ExportContext
+from export.correction_choice import choice_notes
 from export.errors import GateRejectedError
 from export.evaluate import (
     EvalData,
@@ -148,7 +149,7 @@ def _finish(doc: dict, out: Path, config: ExportConfig) -> None:
              ", ".join(passed) or "none", len(problems), out / "report.md")
     for p in problems:
         log.warning("%s", p)
-    for note in float_ops_notes(doc["artifacts"]):
+    for note in float_ops_notes(doc["artifacts"]) + choice_notes(doc["artifacts"]):
         log.info("%s", note)
     if lowered := guard_line(doc["reference"]["threshold_selection"]["overall"].get("recall_guard")):
         log.info("reference thresholds:%s", lowered)

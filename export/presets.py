@@ -14,7 +14,7 @@ from dataclasses import dataclass
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 REDUCE_RANGE = ("none", "first_conv", "all")
 FLOAT_FALLBACK = ("auto", "off")
-BIAS_CORRECTION = ("on", "off")
+BIAS_CORRECTION = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -52,9 +52,11 @@ class Int8Preset:
 
     ``bias_correction``: ``"on"`` converts the int8 formats (TFLite int8 and dynamic range, ONNX int8)
     from a copy of the model whose biases cancel the mean shift that rounding its weights to int8 gives
-    each channel (``export.bias_correction``; means from calibration images); ``"off"`` (the default)
-    converts the model as trained. Opt-in because it is not always better: measured, it turned the
-    hard steel variant's rejected int8 TFLite into a pass, and one neu_det model's pass into a rejection.
+    each channel (``export.bias_correction``; means from calibration images); ``"off"`` converts the
+    model as trained; ``"auto"`` (the default) builds both and keeps the one the validation split
+    prefers (``export.correction_choice``). Not always on because it is not always better: measured, it
+    turned the hard steel variant's rejected int8 TFLite into a pass, and one neu_det model's pass into
+    a rejection.
     """
 
     calibration_size: int = 200
@@ -62,7 +64,7 @@ class Int8Preset:
     per_channel: bool = True
     reduce_range: str = "first_conv"
     float_fallback: str = "auto"
-    bias_correction: str = "off"
+    bias_correction: str = "auto"
 
     def __post_init__(self) -> None:
         if self.calibration_method not in CALIBRATION_METHODS:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from export.correction_choice import choice_notes
 from export.gate import margin_diagnosis
 from export.int8_fallback import float_ops_notes
 from runtime.fitness import describe
@@ -153,8 +154,9 @@ def render_markdown(doc: dict, plots: dict[str, str]) -> str:
     lines += ["", "## Problems", ""] + [f"- {p}" for p in problems] if problems else []
     warnings = doc.get("warnings", [])
     lines += ["", "## Warnings", ""] + [f"- {w}" for w in warnings] if warnings else []
-    mixed = float_ops_notes(doc["artifacts"])
-    lines += ["", "## Ops kept in float", ""] + [f"- {m}" for m in mixed] if mixed else []
+    mixed = _quantization_notes(doc)
+    heading = "## Quantization: ops kept in float, bias correction"
+    lines += ["", heading, ""] + [f"- {m}" for m in mixed] if mixed else []
     lines += ["", "## Uncertainty (test split, 95% Wilson intervals)", "",
               "| artifact | " + " | ".join(_RATE_HEADER) + " |", "|" + "---|" * (len(_RATE_HEADER) + 1)]
     lines += ["| " + " | ".join(r) + " |" for r in rate_rows(doc)]
@@ -170,7 +172,7 @@ def render_html(doc: dict, plots: dict[str, str]) -> str:
     body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in table_rows(doc))
     problems = "".join(f"<li>{esc(p)}</li>" for p in _problems(doc))
     warnings = "".join(f"<li>{esc(w)}</li>" for w in doc.get("warnings", []))
-    mixed = "".join(f"<li>{esc(m)}</li>" for m in float_ops_notes(doc["artifacts"]))
+    mixed = "".join(f"<li>{esc(m)}</li>" for m in _quantization_notes(doc))
     rate_head = "".join(f"<th>{esc(h)}</th>" for h in ("artifact", *_RATE_HEADER))
     rate_body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in rate_rows(doc))
     figs = "".join(f'<figure><img src="{esc(rel)}" alt="{esc(n)}"><figcaption>{esc(n)}</figcaption></figure>'
@@ -185,7 +187,7 @@ def render_html(doc: dict, plots: dict[str, str]) -> str:
             f"<h2>Fitness for the line</h2><p>{esc(fitness_line(doc))}</p>"
             + (f"<h2>Problems</h2><ul>{problems}</ul>" if problems else "")
             + (f"<h2>Warnings</h2><ul>{warnings}</ul>" if warnings else "")
-            + (f"<h2>Ops kept in float</h2><ul>{mixed}</ul>" if mixed else "")
+            + (f"<h2>Quantization: ops kept in float, bias correction</h2><ul>{mixed}</ul>" if mixed else "")
             + f"<h2>Uncertainty (test split, 95% Wilson intervals)</h2><table><tr>{rate_head}</tr>{rate_body}"
               "</table>"
             + f"<h2>Confusion matrices (test split)</h2>{figs}</body></html>\n")
@@ -196,3 +198,8 @@ def write_report(doc: dict, root: Path) -> None:
     plots = write_plots(doc, root)
     atomic_write_text(root / "report.md", render_markdown(doc, plots))
     atomic_write_text(root / "report.html", render_html(doc, plots))
+
+
+def _quantization_notes(doc: dict) -> list[str]:
+    """The ops int8 artifacts keep in float, and which bias-correction build each kept."""
+    return float_ops_notes(doc["artifacts"]) + choice_notes(doc["artifacts"])

@@ -162,6 +162,7 @@ def corrected_bundle(tiny_run, tmp_path_factory):
 def test_the_bundle_says_its_integer_artifacts_were_bias_corrected(corrected_bundle, name):
     q = next(a for a in corrected_bundle["artifacts"] if a["name"] == name)["quantization"]
     assert q["bias_correction"] is True and q["layers_corrected"] > 0
+    assert "bias_correction_choice" not in q  # "on": one build, nothing chosen
     assert q["measured_on"].endswith("calibration images")
     if name != "tflite-dynamic":  # the ops kept float over the limit are not corrected
         over = {op["layer"] for op in q["float_ops"] if op["steps"] > q["op_error_limit_steps"]}
@@ -169,9 +170,33 @@ def test_the_bundle_says_its_integer_artifacts_were_bias_corrected(corrected_bun
 
 
 @pytest.mark.parametrize("name", INT8_FORMATS)
-def test_by_default_the_bundle_says_the_model_was_converted_as_trained(tiny_bundle, name):
+def test_by_default_each_int8_format_keeps_the_build_validation_prefers(tiny_bundle, name):
+    """``"auto"``: built as trained and bias-corrected, both judged on validation, the better kept."""
+    from export.correction_choice import AS_TRAINED, CORRECTED, rank
+
     doc = json.loads((tiny_bundle / "bundle.json").read_text())
-    assert next(a for a in doc["artifacts"] if a["name"] == name)["quantization"]["bias_correction"] is False
+    q = next(a for a in doc["artifacts"] if a["name"] == name)["quantization"]
+    choice = q["bias_correction_choice"]
+    verdicts = choice["validation"]
+    assert set(verdicts) == {AS_TRAINED, CORRECTED}
+    for v in verdicts.values():
+        assert v["gate"] in ("passed", "rejected") and 0 <= v["agree"] <= v["of"] and v["error"] >= 0
+    other = CORRECTED if choice["chosen"] == AS_TRAINED else AS_TRAINED
+    assert rank(verdicts[choice["chosen"]]) <= rank(verdicts[other])
+    assert q["bias_correction"] is (choice["chosen"] == CORRECTED)  # the kept build's own record
+    report = (tiny_bundle / "report.md").read_text()
+    assert f"{name} was built as trained and bias-corrected and keeps the {choice['chosen']} build" in report
+
+
+def test_the_choice_prefers_a_pass_then_the_lower_error_and_the_model_as_trained_on_a_tie():
+    from export.correction_choice import AS_TRAINED, CORRECTED, candidates_for, rank
+
+    passed = {"gate": "passed", "error": 0.05}
+    assert rank(passed) < rank({"gate": "rejected", "error": 0.01})
+    assert rank({"gate": "passed", "error": 0.01}) < rank(passed)
+    builds = candidates_for("auto", "as-trained build", "corrected build")
+    assert list(builds) == [AS_TRAINED, CORRECTED]  # min() over them keeps the first on a tie
+    assert candidates_for("on", 1, 2) == {CORRECTED: 2} and candidates_for("off", 1, 2) == {AS_TRAINED: 1}
 
 
 def test_fewer_steps_for_a_named_layer_give_its_own_shift():
@@ -192,6 +217,6 @@ def test_fewer_steps_for_a_named_layer_give_its_own_shift():
 def test_bias_correction_is_an_option_checked_by_value():
     from export.presets import Int8Preset
 
-    assert Int8Preset().bias_correction == "off"  # opt-in: measured better on some models, worse on one
+    assert Int8Preset().bias_correction == "auto"  # measured better on some models, worse on one
     with pytest.raises(ValueError, match="bias_correction must be one of"):
         Int8Preset(bias_correction="yes")

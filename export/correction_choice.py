@@ -1,0 +1,76 @@
+"""``bias_correction = "auto"``: build an int8 format both ways and keep the one validation prefers.
+
+Bias correction (:mod:`export.bias_correction`) cancels the mean shift that rounding weights to int8
+gives each channel. Whether that helps a given model is not known in advance: measured on the same
+kind of run, it turned the hard steel variant's rejected int8 TFLite artifact (65/66 on test) into a
+pass (66/66, hold-out flips 16 -> 7), and one neu_det model's pass (270/270) into a rejection
+(267/270). So with ``"auto"`` (the default) each int8 format is built from the model as trained and
+from the corrected copy, both are judged on the validation split against the reference (the export
+gate's own verdict, then the mean largest class-probability change, :func:`export.int8_fallback.
+output_error`), and the better is kept; a tie keeps the model as trained. The gate then judges the
+kept artifact on the test split, which took no part in the choice. Both results are in the bundle.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+AS_TRAINED, CORRECTED = "as trained", "bias-corrected"
+
+# A candidate: writes its artifact to the path given and returns what it records (its quantization).
+Build = Callable[[Path], dict]
+
+
+def candidates_for(mode: str, as_trained: Build, corrected: Build) -> dict[str, Build]:
+    """The builds ``mode`` (``"on"``, ``"off"``, ``"auto"``) asks for, as trained first."""
+    out = {AS_TRAINED: as_trained, CORRECTED: corrected}
+    if mode == "auto":
+        return out
+    return {CORRECTED: corrected} if mode == "on" else {AS_TRAINED: as_trained}
+
+
+def build_best(job, fmt: str, builds: dict[str, Build]) -> dict:
+    """Build each candidate; keep the one validation prefers at ``job.dest``; return its record.
+
+    One candidate is built straight to ``job.dest``. With two, each is built in the export's work
+    folder and judged (:func:`export.int8_fallback.validation_judge`, ``fmt`` "tflite" or "onnx");
+    the record gains ``bias_correction_choice``: the rule, the choice and each candidate's verdict.
+    """
+    if len(builds) == 1:
+        return next(iter(builds.values()))(job.dest)
+    from export.int8_fallback import validation_judge
+
+    judge = validation_judge(str(job.ctx.validation_file()), job.ctx.config.gate, fmt)
+    tried = []
+    for name, build in builds.items():
+        path = job.ctx.workdir / f"{job.spec.name}.{name.replace(' ', '_')}{job.dest.suffix}"
+        record = build(path)
+        tried.append((name, path, record, judge(path.read_bytes())))
+    name, path, record, _ = min(tried, key=lambda t: rank(t[3]))  # min keeps the first on a tie
+    shutil.move(str(path), job.dest)
+    for other in tried:
+        other[1].unlink(missing_ok=True)
+    choice = {"mode": "auto", "chosen": name, "validation": {t[0]: t[3] for t in tried},
+              "rule": "passes the gate on validation, then lower output error"}
+    return {**record, "bias_correction_choice": choice}
+
+
+def rank(verdict: dict) -> tuple:
+    """Sort key of a validation verdict, best first: the gate's pass, then the output error."""
+    return (verdict["gate"] != "passed", verdict["error"])
+
+
+def choice_notes(artifacts: list[dict]) -> list[str]:
+    """One line per artifact for which ``"auto"`` chose between the two builds: what each gave, the choice."""
+    notes = []
+    for a in artifacts:
+        choice = (a.get("quantization") or {}).get("bias_correction_choice")
+        if choice:
+            said = "; ".join(f"{n}: {v['gate']}, {v['agree']}/{v['of']} agree, output error "
+                             f"{v['error']:.4f}" for n, v in choice["validation"].items())
+            notes.append(f"{a['name']} was built as trained and bias-corrected and keeps the "
+                         f"{choice['chosen']} build, judged on the validation split ({said}). To force one: "
+                         f"--option {a['name']}.bias_correction=off (or =on)")
+    return notes
