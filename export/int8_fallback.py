@@ -246,5 +246,10 @@ def checked_on_validation(build, errors: list[dict], judge,
 
 def _cuts_error(t: dict, before: dict) -> bool:
     """Whether try ``t`` passes the gate with an output error at least MIN_ERROR_CUT under ``before``'s."""
-    cut = t["error"] < before["error"] and t["error"] <= (1 - MIN_ERROR_CUT) * before["error"]
-    return t["gate"] == "passed" and cut  # "<": an error of 0 has nothing left to cut
+    return t["gate"] == "passed" and cuts_error(t["error"], before["error"])
+
+
+def cuts_error(error: float, before: float) -> bool:
+    """Whether ``error`` is at least :data:`MIN_ERROR_CUT` under ``before`` (an output error of 0 has
+    nothing left to cut)."""
+    return error < before and error <= (1 - MIN_ERROR_CUT) * before

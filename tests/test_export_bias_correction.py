@@ -172,7 +172,7 @@ def test_the_bundle_says_its_integer_artifacts_were_bias_corrected(corrected_bun
 @pytest.mark.parametrize("name", INT8_FORMATS)
 def test_by_default_each_int8_format_keeps_the_build_validation_prefers(tiny_bundle, name):
     """``"auto"``: built as trained and bias-corrected, both judged on validation, the better kept."""
-    from export.correction_choice import AS_TRAINED, CORRECTED, rank
+    from export.correction_choice import AS_TRAINED, CORRECTED, chosen
 
     doc = json.loads((tiny_bundle / "bundle.json").read_text())
     q = next(a for a in doc["artifacts"] if a["name"] == name)["quantization"]
@@ -181,21 +181,25 @@ def test_by_default_each_int8_format_keeps_the_build_validation_prefers(tiny_bun
     assert set(verdicts) == {AS_TRAINED, CORRECTED}
     for v in verdicts.values():
         assert v["gate"] in ("passed", "rejected") and 0 <= v["agree"] <= v["of"] and v["error"] >= 0
-    other = CORRECTED if choice["chosen"] == AS_TRAINED else AS_TRAINED
-    assert rank(verdicts[choice["chosen"]]) <= rank(verdicts[other])
+    assert choice["chosen"] == chosen(verdicts[AS_TRAINED], verdicts[CORRECTED])
     assert q["bias_correction"] is (choice["chosen"] == CORRECTED)  # the kept build's own record
     report = (tiny_bundle / "report.md").read_text()
     assert f"{name} was built as trained and bias-corrected and keeps the {choice['chosen']} build" in report
 
 
-def test_the_choice_prefers_a_pass_then_the_lower_error_and_the_model_as_trained_on_a_tie():
-    from export.correction_choice import AS_TRAINED, CORRECTED, candidates_for, rank
+def test_the_choice_prefers_a_pass_then_keeps_the_model_as_trained_unless_correction_cuts_the_error():
+    from export.correction_choice import AS_TRAINED, CORRECTED, candidates_for, chosen
 
-    passed = {"gate": "passed", "error": 0.05}
-    assert rank(passed) < rank({"gate": "rejected", "error": 0.01})
-    assert rank({"gate": "passed", "error": 0.01}) < rank(passed)
-    builds = candidates_for("auto", "as-trained build", "corrected build")
-    assert list(builds) == [AS_TRAINED, CORRECTED]  # min() over them keeps the first on a tie
+    def v(gate: str, error: float) -> dict:
+        return {"gate": gate, "agree": 66, "of": 66, "error": error}
+
+    assert chosen(v("rejected", 0.01), v("passed", 0.05)) == CORRECTED  # the gate first
+    assert chosen(v("passed", 0.01), v("rejected", 0.001)) == AS_TRAINED
+    assert chosen(v("passed", 0.0057), v("passed", 0.0010)) == CORRECTED  # hard variant, dynamic range
+    assert chosen(v("passed", 0.0068), v("passed", 0.00617)) == AS_TRAINED  # a 9% cut: noise
+    assert chosen(v("rejected", 0.0211), v("rejected", 0.0227)) == AS_TRAINED
+    assert chosen(v("passed", 0.0), v("passed", 0.0)) == AS_TRAINED  # nothing to cut
+    assert list(candidates_for("auto", 1, 2)) == [AS_TRAINED, CORRECTED]
     assert candidates_for("on", 1, 2) == {CORRECTED: 2} and candidates_for("off", 1, 2) == {AS_TRAINED: 1}
 
 

@@ -118,20 +118,50 @@ def test_the_runtime_keeps_the_float_ops_float(mixed, tiny_onnx, tmp_path):
     import onnxruntime as ort
 
     from runtime.backends import open_backend
-    from runtime.backends.onnxrt import DISABLED_OPTIMIZERS
+    from runtime.backends.onnxrt import DISABLED_OPTIMIZERS, session_options
 
     model, _, _ = mixed
     path = tmp_path / "mixed.onnx"
     path.write_bytes(model)
     images = tiny_onnx[0].eval_data().x_val[:16]
 
-    def session_probs(**kwargs) -> np.ndarray:
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1
+    def session_probs(saturating: bool | None = None, **kwargs) -> np.ndarray:
+        so = session_options(path, 1, saturating)  # None: as the runtime chooses for this CPU
         sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"], **kwargs)
         return np.concatenate([sess.run(None, {"image": im[None].astype(np.float32)})[0] for im in images])
 
     with open_backend(path, backend="onnxruntime", threads=1) as engine:
         got = engine.run(images)
     np.testing.assert_allclose(got, session_probs(disabled_optimizers=list(DISABLED_OPTIMIZERS)), atol=1e-6)
-    assert np.abs(session_probs() - got).max() >= 2 / 255  # the rewrite is real: it changes the outputs
+    # The rewrite is real where int8 kernels are fused (every CPU but x86 without VNNI, where the
+    # runtime leaves QDQ unfused): it changes the outputs.
+    fused = session_probs(False, disabled_optimizers=list(DISABLED_OPTIMIZERS))
+    assert np.abs(session_probs(False) - fused).max() >= 2 / 255
+
+
+@pytest.mark.parametrize("machine, isa, saturates", [
+    ("x86_64", ["avx2"], True),  # vpmaddubsw: 16-bit pair sums
+    ("x86_64", ["avx2", "avx512f"], True),  # AVX-512 without VNNI: the same instruction, wider
+    ("x86_64", ["avx2", "avx512f", "avx512_vnni"], False),
+    ("x86_64", ["avx2", "avx_vnni"], False),
+    ("aarch64", [], False),
+])
+def test_int8_kernels_saturate_on_x86_without_vnni_only(machine, isa, saturates):
+    from runtime.backends.onnxrt import saturating_int8_cpu
+
+    assert saturating_int8_cpu(machine, isa) is saturates
+
+
+def test_where_int8_kernels_saturate_the_runtime_runs_qdq_models_unfused(tiny_bundle):
+    """On x86 without VNNI, int8 QDQ at the basic level (unfused, exact); float models as always."""
+    import onnxruntime as ort
+
+    from runtime.backends.onnxrt import is_qdq, session_options
+
+    int8, fp32 = tiny_bundle / "model_int8.onnx", tiny_bundle / "model_fp32.onnx"
+    assert is_qdq(int8) and not is_qdq(fp32)
+    basic = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    default = ort.SessionOptions().graph_optimization_level
+    assert session_options(int8, 1, saturating=True).graph_optimization_level == basic
+    assert session_options(int8, 1, saturating=False).graph_optimization_level == default
+    assert session_options(fp32, 1, saturating=True).graph_optimization_level == default
