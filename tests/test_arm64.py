@@ -26,12 +26,15 @@ MODEL_FREE = ["tests/test_core_area_resize.py", "tests/test_core_decision.py",
               "tests/test_core_rates.py", "tests/test_runtime_debounce.py", "tests/test_core_preprocess.py",
               "tests/test_core_image_io.py"]
 FP32_TOLERANCE = 1e-5
-# ONNX Runtime's int8 kernels are not the same computation on every CPU: on x86 without VNNI the u8s8
-# product goes through vpmaddubsw, which saturates, on VNNI it does not, on Arm it is exact again (seen
-# here: up to 0.18 apart in probability, 3 of 210 top-1 flips, all where x86's top-2 margin was < 0.14).
-# TFLite's int8 gave bit-identical outputs. So for ONNX int8 only near-ties may flip, and few.
+# ONNX Runtime's int8 kernels are not the same computation on every CPU: fused on x86 with VNNI and on
+# Arm, each rounds its requantization its own way; on x86 without VNNI the runtime runs QDQ unfused
+# (fused, vpmaddubsw saturates: 7 of 210 top-1 flips against Arm, up to 0.71 apart). Seen here: VNNI
+# x86 against Arm up to 0.18 apart in probability, 3 of 210 flips, all where x86's top-2 margin was
+# < 0.14; unfused AVX2 x86 against Arm up to 0.23 apart, 2 flips, at margins 0.29 and 0.00 (two
+# classes: a shift d of one probability moves the margin by 2d). TFLite's int8 gave bit-identical
+# outputs. So for ONNX int8 only images within twice that shift of a tie may flip, and few.
 KERNEL_DEPENDENT = {"onnx-int8"}
-NEAR_TIE, MAX_FLIP_RATE = 0.25, 0.05
+NEAR_TIE, MAX_FLIP_RATE = 0.5, 0.05
 
 
 @pytest.fixture(scope="module")
