@@ -22,30 +22,8 @@ from export.int8_fallback import MIN_ERROR_CUT, cuts_error, validation_judge
 
 AS_TRAINED, CORRECTED = "as trained", "bias-corrected"
 
-MAX_CORRECTED_BUILDS = 3  # a float-op search rarely adds more than one op; each build costs a conversion
-
 # A candidate: writes its artifact to the path given and returns what it records (its quantization).
 Build = Callable[[Path], dict]
-
-
-def float_layers_uncorrected(build: Callable[[tuple[str, ...]], dict], keep_float: tuple[str, ...],
-                             max_builds: int = MAX_CORRECTED_BUILDS) -> dict:
-    """Build the corrected model until no layer its float-op search keeps float was corrected.
-
-    ``build(keep_float)`` corrects every layer but ``keep_float``, converts the copy and returns the
-    quantization record (``float_ops`` with each op's ``layer``). A correction anticipates rounding:
-    on a layer left float, whose weights are not rounded, it is a shift of its own. The ops over the
-    per-op limit are known before (``keep_float``), but the validation check may add more; their
-    layers join ``keep_float`` and the copy is rebuilt, up to ``max_builds`` builds. A record still
-    holding such layers after that names them (``float_layers_corrected``).
-    """
-    for _ in range(max_builds):
-        record = build(keep_float)
-        stray = sorted({op["layer"] for op in record.get("float_ops", [])} - set(keep_float))
-        if not stray:
-            return record
-        keep_float = tuple(sorted({*keep_float, *stray}))
-    return {**record, "float_layers_corrected": stray}
 
 
 def candidates_for(mode: str, as_trained: Build, corrected: Build) -> dict[str, Build]:

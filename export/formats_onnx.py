@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from export.correction_choice import build_best, candidates_for, float_layers_uncorrected
+from export.correction_choice import build_best, candidates_for
 from export.onnx_convert import INPUT_NAME
 from export.registry import FormatJob, register_format
 
@@ -64,19 +64,10 @@ def export_onnx_int8(job: FormatJob) -> None:
     default) quantizes both and keeps the one validation prefers (:mod:`export.correction_choice`).
     """
     mode = job.settings["bias_correction"] if job.settings["per_channel"] else "off"
-
-    def as_trained(dest: Path) -> dict:
-        source = job.ctx.onnx_fp32(int(job.settings["opset"]))
-        return _quantized(job, source, {"bias_correction": False}, dest)
-
-    def corrected(dest: Path) -> dict:
-        from export.formats_tflite import float_layers_for_correction
-
-        calibration = str(job.ctx.calibration_file(int(job.settings["calibration_size"])))
-        return float_layers_uncorrected(lambda keep: _quantized(job, *_corrected_source(job, keep), dest),
-                                        float_layers_for_correction(job, calibration))
-
-    job.details["quantization"] = build_best(job, "onnx", candidates_for(mode, as_trained, corrected))
+    builds = candidates_for(mode, partial(_quantized, job, job.ctx.onnx_fp32(int(job.settings["opset"])),
+                                          {"bias_correction": False}),
+                            lambda dest: _quantized(job, *_corrected_source(job), dest))
+    job.details["quantization"] = build_best(job, "onnx", builds)
 
 
 def _quantized(job: FormatJob, src: Path, correction: dict, dest: Path) -> dict:
@@ -106,16 +97,18 @@ def _quantized(job: FormatJob, src: Path, correction: dict, dest: Path) -> dict:
     return {**record, **correction}
 
 
-def _corrected_source(job: FormatJob, keep_float: tuple[str, ...]) -> tuple[Path, dict]:
-    """The fp32 ONNX to quantize, bias-corrected but for ``keep_float``, and the correction's record.
+def _corrected_source(job: FormatJob) -> tuple[Path, dict]:
+    """The bias-corrected fp32 ONNX to quantize, and the correction's record.
 
     The correction rounds as ONNX Runtime will: 127 steps each side, 64 where ``reduce_range`` gives
     7 bits (the first convolution, or all). Per-tensor weights (``per_channel = false``) round
     differently, so they are never corrected.
     """
     from export.bias_correction import first_conv
+    from export.formats_tflite import float_layers_for_correction
 
     opset, size = int(job.settings["opset"]), int(job.settings["calibration_size"])
+    keep_float = float_layers_for_correction(job, str(job.ctx.calibration_file(size)))
     reduce, first = job.settings["reduce_range"], first_conv(job.ctx.keras_model())
     qmax_of = ((first, REDUCED_QMAX),) if reduce == "first_conv" and first else ()
     if reduce == "all":

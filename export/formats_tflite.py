@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from export.config import GatePolicy
-from export.correction_choice import build_best, candidates_for, float_layers_uncorrected
+from export.correction_choice import build_best, candidates_for
 from export.registry import FormatJob, register_format
 
 # TFLite's dynamic-range quantizer leaves weight tensors with fewer elements than this in float
@@ -151,8 +151,8 @@ def float_layers_for_correction(job: FormatJob, calibration: str) -> tuple[str, 
 
     With ``float_fallback = "auto"`` the ops whose int8 error is beyond
     :data:`export.int8_fallback.OP_ERROR_LIMIT` stay float; measured first on the model as trained,
-    their layers are left uncorrected. Ops the validation check adds later are found after a build
-    (:func:`export.correction_choice.float_layers_uncorrected`).
+    their layers are left uncorrected. (Ops the validation check adds later keep their correction;
+    the check judges the model as built.)
     """
     if job.settings.get("float_fallback") != "auto":
         return ()
@@ -212,11 +212,9 @@ def export_tflite_int8(job: FormatJob) -> None:
     validation = str(job.ctx.validation_file()) if fallback else None
 
     def corrected(dest: Path) -> dict:
-        def build(keep_float: tuple[str, ...]) -> dict:
-            return _convert(job, dest, calibration, validation,
-                            *job.ctx.bias_corrected_saved_model(size, keep_float))
-
-        return float_layers_uncorrected(build, float_layers_for_correction(job, calibration))
+        keep_float = float_layers_for_correction(job, calibration)
+        source, correction = job.ctx.bias_corrected_saved_model(size, keep_float)
+        return _convert(job, dest, calibration, validation, source, correction)
 
     builds = candidates_for(job.settings["bias_correction"],
                             lambda dest: _convert(job, dest, calibration, validation), corrected)
