@@ -64,9 +64,12 @@ def export_onnx_int8(job: FormatJob) -> None:
     default) quantizes both and keeps the one validation prefers (:mod:`export.correction_choice`).
     """
     mode = job.settings["bias_correction"] if job.settings["per_channel"] else "off"
-    builds = candidates_for(mode, partial(_quantized, job, job.ctx.onnx_fp32(int(job.settings["opset"])),
-                                          {"bias_correction": False}),
-                            lambda dest: _quantized(job, *_corrected_source(job), dest))
+
+    def as_trained(dest: Path) -> dict:  # converts the fp32 graph only when this build is asked for
+        source = job.ctx.onnx_fp32(int(job.settings["opset"]))
+        return _quantized(job, source, {"bias_correction": False}, dest)
+
+    builds = candidates_for(mode, as_trained, lambda dest: _quantized(job, *_corrected_source(job), dest))
     job.details["quantization"] = build_best(job, "onnx", builds)
 
 

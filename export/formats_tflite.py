@@ -152,7 +152,8 @@ def float_layers_for_correction(job: FormatJob, calibration: str) -> tuple[str, 
     With ``float_fallback = "auto"`` the ops whose int8 error is beyond
     :data:`export.int8_fallback.OP_ERROR_LIMIT` stay float; measured first on the model as trained,
     their layers are left uncorrected. (Ops the validation check adds later keep their correction;
-    the check judges the model as built.)
+    the check judges the model as built. Rebuilding them uncorrected was tried and measured worse on
+    a neu_det model, see the README.)
     """
     if job.settings.get("float_fallback") != "auto":
         return ()
