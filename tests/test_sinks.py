@@ -65,6 +65,22 @@ def test_jsonl_terminates_a_torn_last_line_left_by_a_killed_run(tmp_path):
     assert json.loads(got[2])["frame_index"] == 120
 
 
+def test_jsonl_commits_a_batch_with_one_fsync_and_reports_each_event(tmp_path, monkeypatch):
+    import runtime.sinks.jsonl as jsonl
+
+    fsyncs = []
+    real_fsync = jsonl.os.fsync
+    monkeypatch.setattr(jsonl.os, "fsync", lambda fd: (fsyncs.append(fd), real_fsync(fd)))
+    path = tmp_path / "events.jsonl"
+    with JsonlSink(path) as sink:
+        fsyncs.clear()  # the directory entry's fsync at creation is not part of the batch
+        outcomes = sink.handle_batch([(event(i), None) for i in range(5)])
+    assert outcomes == [None] * 5 and len(fsyncs) == 1  # group commit: one fsync for five lines
+    assert [json.loads(line)["frame_index"] for line in lines(path)] == [120 + i for i in range(5)]
+    outcomes = sink.handle_batch([(event(5), None)])  # closed: every event reported as failed
+    assert isinstance(outcomes[0], SinkError) and len(lines(path)) == 5
+
+
 def test_jsonl_unwritable_path_is_a_clear_error(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(SinkError, match="cannot open for appending"):
@@ -206,6 +222,39 @@ def test_close_interrupts_a_sink_that_does_not_finish_in_time():
     assert stats["delivered"] + stats["dropped"] == 5 and stats["dropped"] >= 4
     dispatcher.emit(event(9))  # after close: counted, not queued, no exception
     assert dispatcher.stats["blocking"]["dropped"] == stats["dropped"] + 1
+
+
+class GroupRecorder(Recorder):
+    """A group-commit sink whose first batch waits for a release; event 13 fails."""
+
+    group_commit = True
+
+    def __init__(self):
+        super().__init__("group")
+        self.batches: list[int] = []
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def handle_batch(self, items):
+        self.entered.set()
+        self.release.wait()
+        self.batches.append(len(items))
+        self.events += [e for e, _ in items]
+        return [OSError("bad") if e["frame_index"] == 133 else None for e, _ in items]
+
+
+def test_a_group_commit_sink_gets_what_queued_meanwhile_as_one_batch():
+    group, recorder = GroupRecorder(), Recorder()
+    dispatcher = SinkDispatcher([group, recorder])
+    dispatcher.emit(event(0))
+    assert group.entered.wait(CEILING_S)  # batch [0] in hand; the next 19 queue up meanwhile
+    for i in range(1, 20):
+        dispatcher.emit(event(i))
+    group.release.set()
+    dispatcher.close()
+    assert group.batches == [1, 19]  # the backlog comes as one batch: one commit
+    assert [e["frame_index"] for e in group.events] == [120 + i for i in range(20)]
+    assert dispatcher.stats["group"] == {"delivered": 19, "dropped": 0, "failed": 1, "pending": 0}
+    assert dispatcher.stats["recorder"]["delivered"] == 20
 
 
 def test_sinks_get_a_private_copy_of_the_frame_and_event():

@@ -28,10 +28,27 @@ class Sink(ABC):
     # A remote receiver (webhook, MQTT) is fed from the durable event log with a cursor, at least
     # once (runtime.sinks.follower); a local sink gets events from a bounded, lossy queue.
     remote: bool = False
+    # True where one commit per batch is much cheaper than one per event (the fsynced log): the
+    # dispatcher then hands over what is queued through ``handle_batch``; other sinks get one event
+    # at a time, so that an interrupt at shutdown abandons at most the event in hand.
+    group_commit: bool = False
 
     @abstractmethod
     def handle(self, event: dict, frame: np.ndarray | None) -> None:
         """Deliver one event (called from the sink's own worker thread)."""
+
+    def handle_batch(self, items: list[tuple[dict, np.ndarray | None]]) -> list[Exception | None]:
+        """Deliver events that were queued together, in order: one outcome per event (``None`` when
+        delivered, else the exception). One by one here; a ``group_commit`` sink overrides it."""
+        outcomes: list[Exception | None] = []
+        for event, frame in items:
+            try:
+                self.handle(event, frame)
+            except Exception as exc:  # noqa: BLE001 - one failed event must not lose the rest
+                outcomes.append(exc)
+            else:
+                outcomes.append(None)
+        return outcomes
 
     def close(self) -> None:
         """Flush and release resources (called once, from the worker thread, after the last event)."""

@@ -1,6 +1,6 @@
 """At-least-once delivery for remote sinks: follow the durable event log with a durable cursor.
 
-A webhook or MQTT receiver can be down for minutes; the JSONL event log (fsynced per event) is
+A webhook or MQTT receiver can be down for minutes; the JSONL event log (fsynced as events come) is
 the source of truth, so a remote sink does not get events from a bounded in-memory queue that
 would drop them: its own thread reads the log line by line after a cursor (a byte offset kept in
 a small file beside the log, replaced atomically after each delivery), delivers each event in

@@ -1,4 +1,4 @@
-"""The durable event log: append-only JSONL, one ``os.write`` + ``fsync`` per event."""
+"""The durable event log: append-only JSONL, one ``os.write`` per event, ``fsync`` per batch."""
 
 from __future__ import annotations
 
@@ -16,11 +16,16 @@ log = logging.getLogger(__name__)
 class JsonlSink(Sink):
     """Appends one JSON line per event to ``path``; never truncates.
 
-    The file is opened ``O_APPEND`` and each line goes out in a single ``write`` followed by
-    ``fsync``: a ``kill -9`` or power cut can at worst tear the line being written, never an
-    earlier one. On restart the file is reopened (not overwritten), and a torn last line left by
-    the previous run is terminated so that new records start on a line of their own.
+    The file is opened ``O_APPEND`` and each line goes out in a single ``write``, then ``fsync``:
+    a ``kill -9`` or power cut can at worst tear the line being written, never an earlier one.
+    Events queued together (a burst, or the backlog flushed at SIGTERM) share one ``fsync``
+    (group commit): on an SD card or a slow disk an fsync costs 10-200 ms, and one per event
+    made a 400-event backlog outlast the shutdown deadline. On restart the file is reopened (not
+    overwritten), and a torn last line left by the previous run is terminated so that new records
+    start on a line of their own.
     """
+
+    group_commit = True
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -39,10 +44,33 @@ class JsonlSink(Sink):
             _fsync_dir(self.path.parent)  # make the new file's directory entry durable too
 
     def handle(self, event: dict, frame: np.ndarray | None) -> None:
+        self._write(event)
+        os.fsync(self._fd)
+
+    def handle_batch(self, items: list[tuple[dict, np.ndarray | None]]) -> list[Exception | None]:
+        """Write every event's line, then one ``fsync``: an event counts as delivered only once
+        that ``fsync`` returns."""
+        outcomes: list[Exception | None] = []
+        for event, _frame in items:
+            try:
+                self._write(event)
+            except (SinkError, OSError, TypeError, ValueError) as exc:
+                outcomes.append(exc)
+            else:
+                outcomes.append(None)
+        if self._fd is not None and None in outcomes:
+            try:
+                os.fsync(self._fd)
+            except OSError as exc:
+                err = SinkError(f"event log {self.path}: fsync failed ({exc.strerror}); the "
+                                "events written since the last fsync may not survive a power cut")
+                outcomes = [o if o is not None else err for o in outcomes]
+        return outcomes
+
+    def _write(self, event: dict) -> None:
         if self._fd is None:
             raise SinkError(f"event log {self.path} is closed")
         _write_all(self._fd, (to_json(event) + "\n").encode("utf-8"))
-        os.fsync(self._fd)
 
     def close(self) -> None:
         if self._fd is not None:
