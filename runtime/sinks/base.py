@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 
@@ -40,15 +41,7 @@ class Sink(ABC):
     def handle_batch(self, items: list[tuple[dict, np.ndarray | None]]) -> list[Exception | None]:
         """Deliver events that were queued together, in order: one outcome per event (``None`` when
         delivered, else the exception). One by one here; a ``group_commit`` sink overrides it."""
-        outcomes: list[Exception | None] = []
-        for event, frame in items:
-            try:
-                self.handle(event, frame)
-            except Exception as exc:  # noqa: BLE001 - one failed event must not lose the rest
-                outcomes.append(exc)
-            else:
-                outcomes.append(None)
-        return outcomes
+        return each_outcome(items, self.handle)
 
     def close(self) -> None:
         """Flush and release resources (called once, from the worker thread, after the last event)."""
@@ -64,6 +57,20 @@ class Sink(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
+
+
+def each_outcome(items: list[tuple[dict, np.ndarray | None]],
+                 deliver: Callable[[dict, np.ndarray | None], None]) -> list[Exception | None]:
+    """``deliver`` each ``(event, frame)`` in order; one outcome per event (``None`` or the exception)."""
+    outcomes: list[Exception | None] = []
+    for event, frame in items:
+        try:
+            deliver(event, frame)
+        except Exception as exc:  # noqa: BLE001 - one failed event must not lose the rest
+            outcomes.append(exc)
+        else:
+            outcomes.append(None)
+    return outcomes
 
 
 def _jsonable(obj: object) -> object:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.sinks.base import Sink, SinkError, to_json
+from runtime.sinks.base import Sink, SinkError, each_outcome, to_json
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +50,7 @@ class JsonlSink(Sink):
     def handle_batch(self, items: list[tuple[dict, np.ndarray | None]]) -> list[Exception | None]:
         """Write every event's line, then one ``fsync``: an event counts as delivered only once
         that ``fsync`` returns."""
-        outcomes: list[Exception | None] = []
-        for event, _frame in items:
-            try:
-                self._write(event)
-            except (SinkError, OSError, TypeError, ValueError) as exc:
-                outcomes.append(exc)
-            else:
-                outcomes.append(None)
+        outcomes = each_outcome(items, lambda event, _frame: self._write(event))
         if self._fd is not None and None in outcomes:
             try:
                 os.fsync(self._fd)
