@@ -1,9 +1,12 @@
 """Production counters of line mode: parts, ok, defective per class, yield, last-hour rates.
 
-The counts are the line's production record, so they outlive the process: with a ``path``, every
-part rewrites a small JSON state file atomically (temp file, fsync, rename), and a restarted
-service (a crash, a reboot, ``systemctl restart``) continues from the last part it saw instead of
-from zero. A state file that cannot be read is kept aside (``.corrupt``), never overwritten blindly.
+The counts are the line's production record, so they outlive the process: with a ``path``, a small
+JSON state file is rewritten atomically (temp file, fsync, rename) by a background thread, about
+once a second and at a clean stop (:mod:`runtime.checkpoint`: the inference loop never waits on the
+disk). The event log is the journal: a restarted service (a crash, a reboot, ``systemctl
+restart``) loads the state file, then counts again every part the log holds after the file's last
+part id (:mod:`runtime.part_log`), so it continues from the last part logged, and part ids never
+repeat. A state file that cannot be read is kept aside (``.corrupt``), never overwritten blindly.
 
 The last-hour figures come from the parts' own wall-clock times, kept for one hour (at most
 ``max_recent`` of them), so they are right across a restart too.
@@ -12,11 +15,14 @@ The last-hour figures come from the parts' own wall-clock times, kept for one ho
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
 from collections import Counter, deque
 from pathlib import Path
 
-from runtime.fsutil import atomic_write_json
+from runtime.checkpoint import CheckpointWriter
+from runtime.part_log import logged_time, parts_after
 
 SCHEMA = "edgeflag.counters/1"
 HOUR = 3600.0
@@ -26,30 +32,49 @@ class ProductionCounters:
     """Counts of parts by verdict and class; ``record`` per part, ``to_dict`` for reports."""
 
     def __init__(self, path: str | Path | None = None, clock=time.time, max_recent: int = 100_000,
-                 log=None):
+                 log=None, journal: str | Path | None = None, min_interval: float = 1.0):
+        """``path``: the state file (None: in memory only); ``journal``: the event log whose part
+        records fill in what the state file lacks after a crash; ``min_interval``: seconds
+        between state-file writes."""
         self.path = Path(path) if path else None
         self._clock, self._log = clock, log
+        self._lock = threading.Lock()  # the loop records, the status page and the writer read
         self.parts = self.ok = 0
+        self.last_part_id = 0  # part ids go on from here after a restart
         self.defective: Counter[str] = Counter()
         self.incomplete = 0  # parts still in view when a run ended (counted, flagged as such)
         self._recent: deque[tuple[float, bool]] = deque(maxlen=max_recent)  # (time, defective)
         self.since: float = clock()
         self.restored = False
+        self.replayed = 0  # parts counted again from the journal at start-up
+        self._floor = 0  # the journal's size when this count began (earlier records are not ours)
+        self._writer: CheckpointWriter | None = None
         if self.path is not None:
-            self._load()
+            self._open(Path(journal) if journal else None, min_interval)
 
-    def record(self, verdict: str, label: str, complete: bool = True) -> None:
-        """One part's verdict (``"defect"`` with its class, or ``"ok"``); persisted at once."""
+    def record(self, verdict: str, label: str, complete: bool = True, part_id: int | None = None,
+               at: float | None = None) -> None:
+        """One part's verdict (``"defect"`` with its class, or ``"ok"``); persisted soon after."""
+        with self._lock:
+            self._count(verdict, label, complete, part_id, self._clock() if at is None else at)
+        if self._writer is not None:
+            self._writer.touch()
+
+    def close(self) -> None:
+        """Write the final state and stop the writer (the file is current after a clean stop)."""
+        if self._writer is not None:
+            self._writer.close()
+
+    def _count(self, verdict: str, label: str, complete: bool, part_id: int | None, at: float) -> None:
         self.parts += 1
+        self.last_part_id = part_id if part_id is not None else self.last_part_id + 1
         defect = verdict == "defect"
         if defect:
             self.defective[label] += 1
         else:
             self.ok += 1
         self.incomplete += not complete
-        self._recent.append((self._clock(), defect))
-        if self.path is not None:
-            atomic_write_json(self.path, self._state())
+        self._recent.append((at, defect))
 
     @property
     def defective_total(self) -> int:
@@ -63,6 +88,10 @@ class ProductionCounters:
 
     def last_hour(self) -> dict:
         """Parts and defective parts in the last hour, and the defect rate among them."""
+        with self._lock:
+            return self._last_hour()
+
+    def _last_hour(self) -> dict:
         cutoff = self._clock() - HOUR
         while self._recent and self._recent[0][0] < cutoff:
             self._recent.popleft()
@@ -72,11 +101,13 @@ class ProductionCounters:
 
     def to_dict(self) -> dict:
         """JSON-ready counts (what the summary and the status page show)."""
-        y = self.yield_
-        return {"parts": self.parts, "ok": self.ok, "defective": self.defective_total,
-                "defective_by_class": dict(sorted(self.defective.items())),
-                "yield": round(y, 4) if y is not None else None, "incomplete": self.incomplete,
-                "last_hour": self.last_hour(), "since": _iso(self.since), "restored": self.restored}
+        with self._lock:
+            y = self.yield_
+            return {"parts": self.parts, "ok": self.ok, "defective": self.defective_total,
+                    "defective_by_class": dict(sorted(self.defective.items())),
+                    "yield": round(y, 4) if y is not None else None, "incomplete": self.incomplete,
+                    "last_hour": self._last_hour(), "since": _iso(self.since), "restored": self.restored,
+                    "replayed": self.replayed}
 
     def line(self) -> str:
         """Fields for the periodic stats line."""
@@ -86,8 +117,25 @@ class ProductionCounters:
 
     # ------------------------------------------------------------------------------------ state file
     def _state(self) -> dict:
-        return {"schema": SCHEMA, "parts": self.parts, "ok": self.ok, "defective": dict(self.defective),
-                "incomplete": self.incomplete, "since": self.since, "recent": list(self._recent)}
+        with self._lock:
+            return {"schema": SCHEMA, "parts": self.parts, "ok": self.ok, "defective": dict(self.defective),
+                    "incomplete": self.incomplete, "since": self.since, "last_part_id": self.last_part_id,
+                    "journal_floor": self._floor, "recent": list(self._recent)}
+
+    def _open(self, journal: Path | None, min_interval: float) -> None:
+        """Restore (state file, then the journal's later parts) and start the background writer."""
+        self._floor = _size(journal)
+        self._load()
+        if journal is not None and self.restored:
+            for record in parts_after(journal, self.last_part_id, self._floor):
+                self._count(record.get("verdict", "defect"), str(record.get("label", "")),
+                            bool(record.get("complete", True)), record["part_id"],
+                            logged_time(record, self._clock()))
+                self.replayed += 1
+        self._writer = CheckpointWriter(self.path, self._state, min_interval, self._log)
+        # Written at once, so that a crash before the first part's write still finds where this
+        # count's records begin in the journal (and no earlier run's records are counted twice).
+        self._writer.write_now()
 
     def _load(self) -> None:
         try:
@@ -106,10 +154,13 @@ class ProductionCounters:
                 raise ValueError(f"counts do not add up: parts={parts}, ok={ok}, defective={dict(defective)}")
             recent = [(float(t), bool(d)) for t, d in state.get("recent", [])]
             since = float(state.get("since", self.since))
+            last_id = int(state.get("last_part_id", parts))  # files before 2026-12-07: ids = counts
+            floor = int(state.get("journal_floor", 0))
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             self._set_aside(f"malformed ({exc})")
             return
         self.parts, self.ok, self.defective, self.incomplete = parts, ok, defective, incomplete
+        self.last_part_id, self._floor = last_id, floor
         self._recent.extend(recent)
         self.since, self.restored = since, True
 
@@ -118,6 +169,13 @@ class ProductionCounters:
         self.path.replace(aside)
         if self._log:
             self._log(f"[start] counters {self.path} {why}: moved to {aside}; counting from zero")
+
+
+def _size(path: Path | None) -> int:
+    try:
+        return os.path.getsize(path) if path is not None else 0
+    except OSError:
+        return 0
 
 
 def _iso(t: float) -> str:

@@ -140,7 +140,7 @@ class FrameLoop:
                     event.part_id, event.reference if event.reference is not None else self.clock())
                 record.update(self.reject.until(target))  # reject_in_ms, or reject_in_pulses (encoder)
             picture = self._snapshot(record, event.payload)
-        self.stats.record_part(event.verdict, event.label, event.complete)
+        self.stats.record_part(event.verdict, event.label, event.complete, event.part_id)
         self.stats.events += 1
         self.emit(record, picture)
 

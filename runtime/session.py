@@ -48,10 +48,12 @@ def open_line_mode(config: CameraConfig, contract: InputContract, stack: ExitSta
 
         reject = open_reject(config.reject, config.reject_delay)
         stack.callback(close_reject, reject, log)
-    counters = ProductionCounters(config.counters_path, log=log)
+    counters = ProductionCounters(config.counters_path, log=log, journal=config.events)
+    stack.callback(counters.close)  # the final state written once the loop has stopped
     if counters.restored:  # part ids go on from where the last run stopped
-        tracker.next_id = counters.parts + 1
-        log(f"[start] counters restored from {config.counters_path}: {counters.line()}")
+        tracker.next_id = counters.last_part_id + 1
+        replayed = f" (+{counters.replayed} parts from {config.events})" if counters.replayed else ""
+        log(f"[start] counters restored from {config.counters_path}{replayed}: {counters.line()}")
     return tracker, reject, counters
 
 

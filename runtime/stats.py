@@ -52,11 +52,12 @@ class RunStats:
         self._interval.latencies.append(decided - captured)
         self._recent.append(decided)
 
-    def record_part(self, verdict: str, label: str, complete: bool = True) -> None:
+    def record_part(self, verdict: str, label: str, complete: bool = True,
+                    part_id: int | None = None) -> None:
         """One part's verdict (line mode); counted from then on even if no counters were given."""
         if self.counters is None:
             self.counters = ProductionCounters()
-        self.counters.record(verdict, label, complete)
+        self.counters.record(verdict, label, complete, part_id)
 
     def stop(self) -> None:
         """Freeze the run's duration (shutdown and sink flushing are not frame processing)."""
