@@ -9,7 +9,8 @@ part id (:mod:`runtime.part_log`), so it continues from the last part logged, an
 repeat. A state file that cannot be read is kept aside (``.corrupt``), never overwritten blindly.
 
 The last-hour figures come from the parts' own wall-clock times, kept for one hour (at most
-``max_recent`` of them), so they are right across a restart too.
+``max_recent`` of them); the state file keeps them per minute (a few KB on a busy line), so across a
+restart they are right to the minute.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ class ProductionCounters:
         with self._lock:
             return {"schema": SCHEMA, "parts": self.parts, "ok": self.ok, "defective": dict(self.defective),
                     "incomplete": self.incomplete, "since": self.since, "last_part_id": self.last_part_id,
-                    "journal_floor": self._floor, "recent": list(self._recent)}
+                    "journal_floor": self._floor, "recent_minutes": _by_minute(self._recent)}
 
     def _open(self, journal: Path | None, min_interval: float) -> None:
         """Restore (state file, then the journal's later parts) and start the background writer."""
@@ -152,7 +153,8 @@ class ProductionCounters:
             defective = Counter({str(k): int(v) for k, v in state["defective"].items()})
             if parts != ok + sum(defective.values()) or min(ok, incomplete, *defective.values(), 0) < 0:
                 raise ValueError(f"counts do not add up: parts={parts}, ok={ok}, defective={dict(defective)}")
-            recent = [(float(t), bool(d)) for t, d in state.get("recent", [])]
+            recent = [(float(t), bool(d)) for t, d in state.get("recent", [])]  # before 2026-12-07
+            recent += _from_minutes(state.get("recent_minutes", []))
             since = float(state.get("since", self.since))
             last_id = int(state.get("last_part_id", parts))  # files before 2026-12-07: ids = counts
             floor = int(state.get("journal_floor", 0))
@@ -169,6 +171,28 @@ class ProductionCounters:
         self.path.replace(aside)
         if self._log:
             self._log(f"[start] counters {self.path} {why}: moved to {aside}; counting from zero")
+
+
+def _by_minute(recent) -> list[list]:
+    """The last hour's parts as ``[latest time, parts, defective]`` per minute: about 60 rows
+    whatever the line's rate (a row per part made the file megabytes on a busy line, rewritten
+    every second onto an SD card)."""
+    rows: dict[int, list] = {}
+    for t, defect in recent:
+        row = rows.setdefault(int(t // 60), [t, 0, 0])
+        row[0], row[1], row[2] = max(row[0], t), row[1] + 1, row[2] + int(defect)
+    return [rows[k] for k in sorted(rows)]
+
+
+def _from_minutes(rows) -> list[tuple[float, bool]]:
+    """Per-part entries again from :func:`_by_minute`'s rows, each at its minute's latest time."""
+    out: list[tuple[float, bool]] = []
+    for t, parts, bad in rows:
+        parts, bad = int(parts), int(bad)
+        if not 0 <= bad <= parts:
+            raise ValueError(f"recent_minutes row {[t, parts, bad]}: defective must be 0..parts")
+        out += [(float(t), True)] * bad + [(float(t), False)] * (parts - bad)
+    return out
 
 
 def _size(path: Path | None) -> int:

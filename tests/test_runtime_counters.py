@@ -53,6 +53,24 @@ def test_last_hour_rates_drop_parts_older_than_an_hour():
     assert counters.parts == 2
 
 
+def test_the_state_file_keeps_the_last_hour_per_minute_whatever_the_rate(tmp_path):
+    """A busy line (10,000 parts in 50 minutes) keeps a state file of a few KB, rewritten each second
+    onto an SD card, and the last-hour figures survive a restart to the minute."""
+    path, t = tmp_path / "events.counters.json", [0.0]
+    busy = ProductionCounters(path, clock=lambda: t[0])
+    for i in range(10_000):
+        t[0] = 0.3 * i
+        busy.record("defect" if i % 10 == 0 else "ok", "crack" if i % 10 == 0 else "ok")
+    busy.close()
+    assert path.stat().st_size < 8_000, path.stat().st_size
+    t[0] = 3000.0
+    again = ProductionCounters(path, clock=lambda: t[0])
+    again.close()
+    assert again.last_hour() == busy.last_hour() == {"parts": 10_000, "defective": 1_000, "defect_rate": 0.1}
+    t[0] = 3600.0 + 600.0  # an hour after minute 10: the first ten minutes' parts have left the hour
+    assert again.last_hour()["parts"] == busy.last_hour()["parts"] == 10_000 - 2_000
+
+
 def test_a_restart_after_a_crash_counts_the_logged_parts_the_state_file_missed(tmp_path):
     log, path = tmp_path / "events.jsonl", tmp_path / "events.counters.json"
     _log_parts(log, range(1, 41))  # an earlier count's parts (its state file was deleted since)
