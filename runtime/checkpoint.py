@@ -23,7 +23,7 @@ class CheckpointWriter:
     def __init__(self, path: str | Path, snapshot: Callable[[], dict], min_interval: float = 1.0,
                  log: Callable[[str], None] | None = None):
         self.path, self._snapshot, self.min_interval, self._log = Path(path), snapshot, min_interval, log
-        self.writes = 0  # completed writes (for tests and the status line)
+        self.writes = 0  # completed writes
         self._dirty, self._closing = threading.Event(), threading.Event()
         self._failing = False
         self._thread = threading.Thread(target=self._run, name="checkpoint", daemon=True)

@@ -118,10 +118,12 @@ class ProductionCounters:
 
     # ------------------------------------------------------------------------------------ state file
     def _state(self) -> dict:
-        with self._lock:
-            return {"schema": SCHEMA, "parts": self.parts, "ok": self.ok, "defective": dict(self.defective),
-                    "incomplete": self.incomplete, "since": self.since, "last_part_id": self.last_part_id,
-                    "journal_floor": self._floor, "recent_minutes": _by_minute(self._recent)}
+        with self._lock:  # copies only: the loop's record() waits while this lock is held
+            state = {"schema": SCHEMA, "parts": self.parts, "ok": self.ok, "defective": dict(self.defective),
+                     "incomplete": self.incomplete, "since": self.since, "last_part_id": self.last_part_id,
+                     "journal_floor": self._floor}
+            recent = list(self._recent)
+        return {**state, "recent_minutes": _by_minute(recent)}
 
     def _open(self, journal: Path | None, min_interval: float) -> None:
         """Restore (state file, then the journal's later parts) and start the background writer."""

@@ -19,10 +19,10 @@ import logging
 import re
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 
 from runtime.fsutil import atomic_write_json
+from runtime.part_log import logged_time
 from runtime.sinks.base import Sink
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ class LogFollower:
             self._advance(end, skipped=True)
             return
         with self._lock:
-            self._head_time = _event_time(event)
+            self._head_time = logged_time(event, time.time())
         while not self._stop.is_set():
             if self._past_deadline():
                 self._stop.set()
@@ -245,8 +245,3 @@ class _LogReader:
         return line.rstrip(b"\r\n"), offset + len(line)
 
 
-def _event_time(event: dict) -> float:
-    try:
-        return datetime.fromisoformat(str(event["time"])).timestamp()
-    except (KeyError, ValueError):
-        return time.time()
