@@ -18,7 +18,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from export.int8_fallback import MIN_ERROR_CUT, cuts_error, validation_judge
+from export.int8_fallback import MIN_ERROR_CUT, choices_made, prefers, validation_judge
 
 AS_TRAINED, CORRECTED = "as trained", "bias-corrected"
 
@@ -71,20 +71,11 @@ def chosen(as_trained: dict, corrected: dict) -> str:
     one more test image; on the hard variant's TFLite int8 the build as trained was 16% lower on
     validation and the corrected one was better on test and the hold-out.
     """
-    if (as_trained["gate"] == "passed") != (corrected["gate"] == "passed"):
-        return CORRECTED if corrected["gate"] == "passed" else AS_TRAINED
-    return CORRECTED if cuts_error(corrected["error"], as_trained["error"]) else AS_TRAINED
+    return CORRECTED if prefers(as_trained, corrected) else AS_TRAINED
 
 
 def choice_notes(artifacts: list[dict]) -> list[str]:
     """One line per artifact for which ``"auto"`` chose between the two builds: what each gave, the choice."""
-    notes = []
-    for a in artifacts:
-        choice = (a.get("quantization") or {}).get("bias_correction_choice")
-        if choice:
-            said = "; ".join(f"{n}: {v['gate']}, {v['agree']}/{v['of']} agree, output error "
-                             f"{v['error']:.4f}" for n, v in choice["validation"].items())
-            notes.append(f"{a['name']} was built as trained and bias-corrected and keeps the "
-                         f"{choice['chosen']} build, judged on the validation split ({said}). To force one: "
-                         f"--option {a['name']}.bias_correction=off (or =on)")
-    return notes
+    return [f"{name} was built as trained and bias-corrected and keeps the {choice['chosen']} build, judged "
+            f"on the validation split ({said}). To force one: --option {name}.bias_correction=off (or =on)"
+            for name, choice, said in choices_made(artifacts, "bias_correction_choice")]

@@ -24,21 +24,26 @@ DYNAMIC_MIN_ELEMENTS = 1024
 
 def convert_tflite(saved_model: str, dest: str, precision: str, calibration: str | None = None,
                    float_fallback: str = "off", validation: str | None = None,
-                   policy: GatePolicy | None = None) -> dict:
+                   policy: GatePolicy | None = None, activation_ranges: str = "minmax") -> dict:
     """Convert ``saved_model`` to ``dest`` at ``precision``. Runs in the worker.
 
     ``calibration`` is an ``.npy`` of ``(N,H,W,3) uint8`` images (int8 only). With ``float_fallback``
     ``"auto"`` (int8 only) the ops whose int8 error exceeds :data:`export.int8_fallback.OP_ERROR_LIMIT`
     on calibration images stay in float, and with ``validation`` (an ``.npz``, see
     :func:`export.int8_fallback.validation_judge`) a few more while the gate (``policy``) would reject
-    the model on it. Returns ``{"size_bytes", "quantization"}``; the latter (int8 only) names the ops
-    kept in float and the worst op errors.
+    the model on it. ``activation_ranges`` (``"minmax"``, ``"mse"``, ``"auto"``; with the fallback
+    only) says how activations are ranged (:func:`_ranged_build`). Returns ``{"size_bytes",
+    "quantization"}``; the latter (int8 only) names the ops kept in float and the worst op errors.
     """
     make = partial(_converter, saved_model, precision, calibration)
     try:
         if precision == "int8" and float_fallback == "auto":
             data, quantization = _int8_with_fallback(make, measured(saved_model, calibration),
                                                      validation, policy)
+            if activation_ranges != "minmax":
+                data, quantization = _ranged_build(data, quantization, np.load(calibration),
+                                                   measured(saved_model, calibration)[0], activation_ranges,
+                                                   validation, policy)
         else:
             data, quantization = make().convert(), None
     except Exception as exc:  # TF's ConverterError may not pickle back to the parent
@@ -131,6 +136,36 @@ def _int8_with_fallback(make_converter, measurement: tuple[bytes, list[dict], in
     return model, record
 
 
+def _ranged_build(minmax: bytes, record: dict, calibration: np.ndarray, calibrated: bytes, mode: str,
+                  validation: str | None, policy: GatePolicy | None) -> tuple[bytes, dict]:
+    """The model with the same float ops over MSE activation ranges (:mod:`export.activation_ranges`).
+
+    ``mode`` ``"mse"`` keeps it; ``"auto"`` judges it on validation against ``minmax`` (the build the
+    float-op search kept) and keeps it only where validation prefers it
+    (:func:`export.int8_fallback.prefers`). The record gains ``activation_ranges`` (the ranges kept)
+    and, with ``"auto"``, ``activation_ranges_choice``.
+    """
+    from export import int8_fallback as fb
+    from export.activation_ranges import with_mse_ranges
+
+    narrowed, ranges = with_mse_ranges(calibrated, calibration)
+    model = fb.quantize_except(narrowed, [e["tensor"] for e in record["float_ops"]])
+    if mode == "mse":
+        return model, {**record, **ranges}
+    if validation is None:  # nothing to judge the change on: the converter's own ranges
+        return minmax, {**record, "activation_ranges": "minmax"}
+    judge = fb.validation_judge(validation, policy or GatePolicy())
+    before = next(t for t in record["validation_tries"] if t["float_ops"] == len(record["float_ops"]))
+    verdicts = {"min/max": {k: before[k] for k in ("gate", "agree", "of", "error")}, "mse": judge(model)}
+    keep = fb.prefers(verdicts["min/max"], verdicts["mse"])
+    choice = {"mode": "auto", "chosen": "mse" if keep else "min/max", "validation": verdicts,
+              "rule": f"passes the gate on validation; if both or neither, MSE ranges only when they cut "
+                      f"the output error by {fb.MIN_ERROR_CUT:.0%}"}
+    if keep:
+        return model, {**record, **ranges, "activation_ranges_choice": choice}
+    return minmax, {**record, "activation_ranges": "minmax", "activation_ranges_choice": choice}
+
+
 def _convert(job: FormatJob, dest: Path, calibration: str | None = None, validation: str | None = None,
              source: Path | None = None, correction: dict | None = None) -> dict | None:
     """Convert ``source`` (default: the run's SavedModel) to ``dest``; return its quantization record.
@@ -140,7 +175,8 @@ def _convert(job: FormatJob, dest: Path, calibration: str | None = None, validat
     """
     source = source or job.ctx.run.file("saved_model")
     done = job.ctx.worker().run(convert_tflite, str(source), str(dest), job.spec.precision, calibration,
-                                job.settings.get("float_fallback", "off"), validation, job.ctx.config.gate)
+                                job.settings.get("float_fallback", "off"), validation, job.ctx.config.gate,
+                                job.settings.get("activation_ranges", "minmax"))
     if job.spec.precision in ("fp32", "fp16"):  # nothing quantized, nothing to record
         return None
     return {**(done["quantization"] or {}), **(correction or {"bias_correction": False})}
@@ -197,15 +233,18 @@ def export_tflite_dynamic(job: FormatJob) -> None:
 
 
 @register_format("tflite-int8", "tflite", "int8",
-                 options=("int8.calibration_size", "int8.float_fallback", "int8.bias_correction"))
+                 options=("int8.calibration_size", "int8.float_fallback", "int8.bias_correction",
+                          "int8.activation_ranges"))
 def export_tflite_int8(job: FormatJob) -> None:
     """Integer: uint8 in/out, int8 builtin ops, calibrated on real train images.
 
     With ``float_fallback = "auto"`` (the default) an op whose int8 error is far beyond rounding
     stays in float, and a few more while the gate rejects it on validation, named in the bundle; ``"off"``
-    keeps every op integer (int8-only accelerators). With ``bias_correction = "on"`` it converts a
-    copy of the model whose biases cancel the weights' int8 rounding shift; ``"auto"`` (the default)
-    converts both and keeps the one validation prefers (:mod:`export.correction_choice`).
+    keeps every op integer (int8-only accelerators). With the fallback, ``activation_ranges = "auto"``
+    also builds the model over MSE activation ranges and keeps them where validation prefers them.
+    With ``bias_correction = "on"`` it converts a copy of the model whose biases cancel the weights'
+    int8 rounding shift; ``"auto"`` (the default) converts both and keeps the one validation prefers
+    (:mod:`export.correction_choice`).
     """
     fallback = job.settings.get("float_fallback") == "auto"
     size = int(job.settings["calibration_size"])

@@ -244,6 +244,30 @@ def checked_on_validation(build, errors: list[dict], judge,
     return model, ops, tries
 
 
+def prefers(incumbent: dict, challenger: dict) -> bool:
+    """Whether validation prefers the ``challenger`` build to the ``incumbent`` (both judge verdicts).
+
+    The one the gate passes; when it passes both or neither, the challenger only if it cuts the output
+    error by :data:`MIN_ERROR_CUT`: smaller differences are noise on a small validation split.
+    """
+    if (incumbent["gate"] == "passed") != (challenger["gate"] == "passed"):
+        return challenger["gate"] == "passed"
+    return cuts_error(challenger["error"], incumbent["error"])
+
+
+def choices_made(artifacts: list[dict], key: str) -> list[tuple[str, dict, str]]:
+    """``(artifact name, choice, verdicts said)`` for each artifact whose quantization record holds a
+    validation choice under ``key`` (``"bias_correction_choice"``, ``"activation_ranges_choice"``)."""
+    out = []
+    for a in artifacts:
+        choice = (a.get("quantization") or {}).get(key)
+        if choice:
+            said = "; ".join(f"{n}: {v['gate']}, {v['agree']}/{v['of']} agree, output error {v['error']:.4f}"
+                             for n, v in choice["validation"].items())
+            out.append((a["name"], choice, said))
+    return out
+
+
 def _cuts_error(t: dict, before: dict) -> bool:
     """Whether try ``t`` passes the gate with an output error at least MIN_ERROR_CUT under ``before``'s."""
     return t["gate"] == "passed" and cuts_error(t["error"], before["error"])

@@ -11,7 +11,6 @@ from pathlib import Path
 from export.bundle_writer import check_output, publish, staging_dir
 from export.config import ExportConfig
 from export.context import ExportContext
-from export.correction_choice import choice_notes
 from export.errors import GateRejectedError
 from export.evaluate import (
     EvalData,
@@ -23,10 +22,9 @@ from export.evaluate import (
     split_warnings,
 )
 from export.gate import margin_diagnosis
-from export.int8_fallback import float_ops_notes
 from export.options import resolve_settings, select_formats
 from export.registry import ExportResult, run_format
-from export.report import guard_line, write_report
+from export.report import guard_line, quantization_notes, write_report
 from export.run_dir import RunInfo, load_run
 from runtime.artifact_kinds import QUANTIZED_PRECISIONS
 from runtime.bundle import SCHEMA_VERSION
@@ -149,7 +147,7 @@ def _finish(doc: dict, out: Path, config: ExportConfig) -> None:
              ", ".join(passed) or "none", len(problems), out / "report.md")
     for p in problems:
         log.warning("%s", p)
-    for note in float_ops_notes(doc["artifacts"]) + choice_notes(doc["artifacts"]):
+    for note in quantization_notes(doc):
         log.info("%s", note)
     if lowered := guard_line(doc["reference"]["threshold_selection"]["overall"].get("recall_guard")):
         log.info("reference thresholds:%s", lowered)

@@ -15,6 +15,7 @@ CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 REDUCE_RANGE = ("none", "first_conv", "all")
 FLOAT_FALLBACK = ("auto", "off")
 BIAS_CORRECTION = ("auto", "on", "off")
+ACTIVATION_RANGES = ("auto", "mse", "minmax")
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,12 @@ class Int8Preset:
     prefers (``export.correction_choice``). Not always on because it is not always better: measured, it
     turned the hard steel variant's rejected int8 TFLite into a pass, and one neu_det model's pass into
     a rejection.
+
+    ``activation_ranges`` (TFLite int8 with ``float_fallback = "auto"``): ``"minmax"`` quantizes each
+    activation over the min and max it reached on the calibration images (the converter's own way),
+    ``"mse"`` over the narrower range that errs least on them (``export.activation_ranges``),
+    ``"auto"`` (the default) builds both with the same float ops and keeps the one validation prefers.
+    With ``float_fallback = "off"`` the converter's min/max is used.
     """
 
     calibration_size: int = 200
@@ -65,6 +72,7 @@ class Int8Preset:
     reduce_range: str = "first_conv"
     float_fallback: str = "auto"
     bias_correction: str = "auto"
+    activation_ranges: str = "auto"
 
     def __post_init__(self) -> None:
         if self.calibration_method not in CALIBRATION_METHODS:
@@ -77,5 +85,11 @@ class Int8Preset:
         if self.bias_correction not in BIAS_CORRECTION:
             raise ValueError(f"bias_correction must be one of {BIAS_CORRECTION}, "
                              f"got {self.bias_correction!r}")
+        if self.activation_ranges not in ACTIVATION_RANGES:
+            raise ValueError(f"activation_ranges must be one of {ACTIVATION_RANGES}, "
+                             f"got {self.activation_ranges!r}")
+        if self.activation_ranges == "mse" and self.float_fallback == "off":
+            raise ValueError("activation_ranges = 'mse' needs float_fallback = 'auto' (the fully integer "
+                             "build is the converter's own, over min/max ranges); set one of them back")
         if int(self.calibration_size) < 1:
             raise ValueError(f"calibration_size must be >= 1, got {self.calibration_size}")

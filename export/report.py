@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from export.activation_ranges import ranges_notes
 from export.correction_choice import choice_notes
 from export.gate import margin_diagnosis
 from export.int8_fallback import float_ops_notes
@@ -154,7 +155,7 @@ def render_markdown(doc: dict, plots: dict[str, str]) -> str:
     lines += ["", "## Problems", ""] + [f"- {p}" for p in problems] if problems else []
     warnings = doc.get("warnings", [])
     lines += ["", "## Warnings", ""] + [f"- {w}" for w in warnings] if warnings else []
-    mixed = _quantization_notes(doc)
+    mixed = quantization_notes(doc)
     heading = "## Quantization: ops kept in float, bias correction"
     lines += ["", heading, ""] + [f"- {m}" for m in mixed] if mixed else []
     lines += ["", "## Uncertainty (test split, 95% Wilson intervals)", "",
@@ -172,7 +173,7 @@ def render_html(doc: dict, plots: dict[str, str]) -> str:
     body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in table_rows(doc))
     problems = "".join(f"<li>{esc(p)}</li>" for p in _problems(doc))
     warnings = "".join(f"<li>{esc(w)}</li>" for w in doc.get("warnings", []))
-    mixed = "".join(f"<li>{esc(m)}</li>" for m in _quantization_notes(doc))
+    mixed = "".join(f"<li>{esc(m)}</li>" for m in quantization_notes(doc))
     rate_head = "".join(f"<th>{esc(h)}</th>" for h in ("artifact", *_RATE_HEADER))
     rate_body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in rate_rows(doc))
     figs = "".join(f'<figure><img src="{esc(rel)}" alt="{esc(n)}"><figcaption>{esc(n)}</figcaption></figure>'
@@ -200,6 +201,6 @@ def write_report(doc: dict, root: Path) -> None:
     atomic_write_text(root / "report.html", render_html(doc, plots))
 
 
-def _quantization_notes(doc: dict) -> list[str]:
-    """The ops int8 artifacts keep in float, and which bias-correction build each kept."""
-    return float_ops_notes(doc["artifacts"]) + choice_notes(doc["artifacts"])
+def quantization_notes(doc: dict) -> list[str]:
+    """The ops int8 artifacts keep in float, and the activation ranges and bias-correction build each kept."""
+    return float_ops_notes(doc["artifacts"]) + ranges_notes(doc["artifacts"]) + choice_notes(doc["artifacts"])

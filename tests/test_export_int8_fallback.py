@@ -59,18 +59,6 @@ def test_float_fallback_is_an_int8_option_checked_by_value(name):
         resolve_settings(get_format("onnx-fp32"), fp32)
 
 
-@pytest.fixture(scope="module")
-def calibration(tiny_run, tmp_path_factory):
-    from export.dataset import calibration_items, load_pixels
-    from export.run_dir import load_run
-
-    run = load_run(tiny_run)
-    images, _ = load_pixels(run, calibration_items(run.nonempty_split("train"), 64, 0))
-    path = tmp_path_factory.mktemp("calibration") / "calibration.npy"
-    np.save(path, images)
-    return str(run.file("saved_model")), str(path)
-
-
 def _op_names(model) -> list[str]:
     """Op names of a TFLite model given as a path or as its bytes."""
     from ai_edge_litert.interpreter import Interpreter
@@ -87,10 +75,11 @@ def _check_uint8_model_runs(path) -> None:
     assert np.all(np.isfinite(probs)) and probs.sum() == pytest.approx(1.0, abs=0.02)
 
 
-def test_the_op_above_the_limit_stays_float_and_the_model_keeps_uint8_io(calibration, tmp_path, monkeypatch):
+def test_the_op_above_the_limit_stays_float_and_the_model_keeps_uint8_io(tiny_calibration, tmp_path,
+                                                                         monkeypatch):
     from export.formats_tflite import _converter, convert_tflite
 
-    saved_model, cal = calibration
+    saved_model, cal = tiny_calibration
     _, errors = fb.measure(_converter(saved_model, "int8", cal), np.load(cal)[:fb.DEBUG_IMAGES])
     if errors[0]["steps"] - errors[1]["steps"] < 0.02:  # re-measured below: keep clear of rounding noise
         pytest.skip(f"the two worst ops measured {errors[0]['steps']} and {errors[1]['steps']} steps: "
@@ -109,21 +98,21 @@ def test_the_op_above_the_limit_stays_float_and_the_model_keeps_uint8_io(calibra
     _check_uint8_model_runs(tmp_path / "mixed.tflite")
 
 
-def test_off_keeps_every_op_integer(calibration, tmp_path):
+def test_off_keeps_every_op_integer(tiny_calibration, tmp_path):
     from export.formats_tflite import convert_tflite
 
-    saved_model, cal = calibration
+    saved_model, cal = tiny_calibration
     done = convert_tflite(saved_model, str(tmp_path / "int8.tflite"), "int8", cal, "off")
     assert done["quantization"] == {"float_fallback": "off", "float_ops": []}
     assert "DEQUANTIZE" not in _op_names(tmp_path / "int8.tflite")
     _check_uint8_model_runs(tmp_path / "int8.tflite")
 
 
-def test_both_int8_formats_share_one_per_op_measurement_in_the_worker(calibration, tmp_path):
+def test_both_int8_formats_share_one_per_op_measurement_in_the_worker(tiny_calibration, tmp_path):
     from export.formats_tflite import convert_tflite, int8_op_errors
     from export.worker import ConverterWorker
 
-    saved_model, cal = calibration
+    saved_model, cal = tiny_calibration
     worker = ConverterWorker(tmp_path / "converter.log")
     try:
         done = worker.run(convert_tflite, saved_model, str(tmp_path / "int8.tflite"), "int8", cal, "auto")
@@ -151,11 +140,11 @@ def _probs(model: bytes, images: np.ndarray, tmp_path) -> np.ndarray:
         return engine.run(images)
 
 
-def test_the_validation_judge_is_the_export_gate_on_the_validation_images(calibration, tmp_path):
+def test_the_validation_judge_is_the_export_gate_on_the_validation_images(tiny_calibration, tmp_path):
     from export.config import GatePolicy
     from export.formats_tflite import _converter
 
-    saved_model, cal = calibration
+    saved_model, cal = tiny_calibration
     images = np.load(cal)[:24]
     model = _converter(saved_model, "int8", cal).convert()
     probs = _probs(model, images, tmp_path)
@@ -172,10 +161,10 @@ def test_the_validation_judge_is_the_export_gate_on_the_validation_images(calibr
     assert verdict["error"] > 0.1
 
 
-def test_while_the_gate_rejects_on_validation_the_next_worst_ops_stay_float_up_to_the_cap(calibration):
+def test_while_the_gate_rejects_on_validation_the_next_worst_ops_stay_float_up_to_the_cap(tiny_calibration):
     from export.formats_tflite import _converter
 
-    saved_model, cal = calibration
+    saved_model, cal = tiny_calibration
     calibrated, errors = fb.measure(_converter(saved_model, "int8", cal), np.load(cal)[:fb.DEBUG_IMAGES])
     built = []
 

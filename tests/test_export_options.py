@@ -100,7 +100,8 @@ def test_settings_come_from_presets_then_per_format_overrides():
                          "per_channel": True, "reduce_range": "none", "float_fallback": "auto",
                          "bias_correction": "auto"}
     tflite_int8 = resolve_settings(get_format("tflite-int8"), config)
-    assert tflite_int8 == {"calibration_size": 64, "float_fallback": "auto", "bias_correction": "auto"}
+    assert tflite_int8 == {"calibration_size": 64, "float_fallback": "auto", "bias_correction": "auto",
+                           "activation_ranges": "auto"}
     dynamic = resolve_settings(get_format("tflite-dynamic"), config)
     assert dynamic == {"calibration_size": 64, "bias_correction": "auto"}
     assert resolve_settings(get_format("tflite-fp32"), config) == {}
