@@ -85,6 +85,10 @@ def test_a_restart_after_a_crash_counts_the_logged_parts_the_state_file_missed(t
     again = ProductionCounters(path, journal=log)
     again.close()
     assert (again.parts, again.ok, dict(again.defective), again.replayed) == (4, 3, {"crack": 1}, 2)
+    from runtime.status.server import _part_rows
+
+    since = dict(_part_rows(again.to_dict()))["counting since"]  # the status page says so
+    assert since.startswith(again.to_dict()["since"]) and "2 part(s) recounted from the event log" in since
     assert again.last_part_id == 4  # the next part is 5: no logged id is reused
     assert json.loads(path.read_text())["parts"] == 4  # the replayed parts are checkpointed at once
     third = ProductionCounters(path, journal=log)  # and never counted twice

@@ -162,10 +162,14 @@ def _part_rows(parts: dict | None) -> list[tuple[str, object]]:
     if not parts:
         return []
     hour = parts["last_hour"]
+    since = parts.get("since") or "-"
+    if parts.get("restored"):  # an operator comparing with the shift's tally must know a restart happened
+        since += f" (restored at start-up, {parts.get('replayed', 0)} part(s) recounted from the event log)"
     return [("parts", parts["parts"]), ("ok / defective", f"{parts['ok']} / {parts['defective']}"),
             ("yield", "-" if parts["yield"] is None else f"{100 * parts['yield']:.2f}%"),
             *((f"defective {k}", v) for k, v in parts["defective_by_class"].items()),
-            ("last hour parts / defective", f"{hour['parts']} / {hour['defective']}")]
+            ("last hour parts / defective", f"{hour['parts']} / {hour['defective']}"),
+            ("counting since", since)]
 
 
 def _page(s: dict) -> str:
