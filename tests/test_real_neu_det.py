@@ -151,7 +151,8 @@ def test_hard_variant_catches_the_hold_out_defects_at_the_bundles_thresholds(har
                           "(2.2%), and int8 TFLite rejected: one test patches photo flips (P(patches) 0.82 "
                           "fp32, 0.03 int8). 2026-12-07, AVX2-only EPYC: 65/66, 21/21, 1/45; int8 TFLite "
                           "rejected (its bias-corrected build passes; validation chose the one as trained); "
-                          "2026-12-07, AVX-512 VNNI EPYC: the same",
+                          "2026-12-07, AVX-512 VNNI EPYC: the same; "
+                          "with MSE activation ranges that photo's int8 P(patches) is 0.36, still a flip",
                    strict=False)
 def test_hard_variant_meets_the_line_targets_set_for_it(hard):
     _, bundle, _, _ = hard
