@@ -148,12 +148,12 @@ def _ranged_build(minmax: bytes, record: dict, calibration: np.ndarray, calibrat
     from export import int8_fallback as fb
     from export.activation_ranges import with_mse_ranges
 
+    if mode == "auto" and validation is None:  # nothing to judge the change on: the converter's ranges
+        return minmax, {**record, "activation_ranges": "minmax"}
     narrowed, ranges = with_mse_ranges(calibrated, calibration)
     model = fb.quantize_except(narrowed, [e["tensor"] for e in record["float_ops"]])
     if mode == "mse":
         return model, {**record, **ranges}
-    if validation is None:  # nothing to judge the change on: the converter's own ranges
-        return minmax, {**record, "activation_ranges": "minmax"}
     judge = fb.validation_judge(validation, policy or GatePolicy())
     before = next(t for t in record["validation_tries"] if t["float_ops"] == len(record["float_ops"]))
     verdicts = {"min/max": {k: before[k] for k in ("gate", "agree", "of", "error")}, "mse": judge(model)}

@@ -95,10 +95,7 @@ def test_auto_keeps_the_ranges_validation_prefers(tiny_calibration, tmp_path):
     images = np.load(cal)[:24]
     fp32 = _converter(saved_model, "fp32", None).convert()
     (tmp_path / "fp32.tflite").write_bytes(fp32)
-    from runtime.backends import open_backend
-
-    with open_backend(tmp_path / "fp32.tflite", backend="litert", threads=1) as engine:
-        probs = engine.run(images)
+    probs = _probs(tmp_path / "fp32.tflite", images)
     labels = [f"c{i}" for i in range(probs.shape[1])]
     val = tmp_path / "val.npz"
     np.savez(val, images=images, probs=probs, y=probs.argmax(1), labels=np.array(labels))
@@ -117,9 +114,10 @@ def test_auto_keeps_the_ranges_validation_prefers(tiny_calibration, tmp_path):
 
 
 def _probs(path, images: np.ndarray) -> np.ndarray:
+    """Probabilities through the runtime's LiteRT backend, threaded as the validation judge runs it."""
     from runtime.backends import open_backend
 
-    with open_backend(path, backend="litert", threads=1) as engine:
+    with open_backend(path, backend="litert", threads=None) as engine:
         return engine.run(images)
 
 
