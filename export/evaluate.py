@@ -10,7 +10,7 @@ import numpy as np
 
 from export.config import ExportConfig
 from export.dataset import load_pixels
-from export.gate import classification_summary, gate_metrics, verdict
+from export.gate import classification_summary, gate_metrics, line_changes, verdict
 from export.run_dir import RunInfo
 from runtime.decision import Decider, choose_thresholds, small_split_warning, sorting_summary
 from runtime.fitness import LineTargets
@@ -113,5 +113,9 @@ def gate_entry(preds: Predictions, ref: Predictions, reference: dict, data: Eval
     for key in _AT_THRESHOLD + ("test_decided", "test_right_when_decided"):  # the last two: sorting only
         if key in decision:
             metrics[key] = decision.pop(key)
+    if run.ok_label is not None:  # a line: does it flag the parts the reference flags?
+        mine = Decider(run.labels, run.ok_label, decision["thresholds"]).flags(preds.test)
+        theirs = Decider(run.labels, run.ok_label, reference["thresholds"]).flags(ref.test)
+        metrics["line_changes"] = line_changes(mine, theirs, data.y_test, run.labels.index(run.ok_label))
     status, reasons = verdict(metrics, reference, precision, policy)
     return {"gate": {"status": status, "reasons": reasons, "metrics": metrics}, **decision}

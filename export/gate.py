@@ -78,6 +78,47 @@ def margin_diagnosis(name: str, metrics: dict) -> str | None:
             "decides them clearly, or deploy a passing fp32 artifact")
 
 
+def line_changes(flags: np.ndarray, ref_flags: np.ndarray, y: np.ndarray, ok_index: int) -> dict:
+    """How an artifact's line decisions (flag or pass, each model at its own thresholds) differ from the
+    reference's on the same images: the consequence on a line that flags parts, whatever the classes."""
+    defect = y != ok_index
+    return {"n": int(len(y)), "changed": int((flags != ref_flags).sum()),
+            "flagged": int(flags.sum()), "reference_flagged": int(ref_flags.sum()),
+            "defects_passed": int((ref_flags & ~flags & defect).sum()),  # the reference flags them
+            "defects_caught": int((~ref_flags & flags & defect).sum()),  # the reference passes them
+            "good_flagged": int((~ref_flags & flags & ~defect).sum()),
+            "good_passed": int((ref_flags & ~flags & ~defect).sum())}
+
+
+def line_diagnosis(name: str, metrics: dict) -> str | None:
+    """Words for a rejected artifact on what its disagreements do to the line's flag/pass decisions.
+
+    The gate judges classes (top-1 and per-class recall), as a line that sorts defects by type needs;
+    a line that only flags parts cares whether the same parts are flagged, which is a different count.
+    """
+    c = metrics.get("line_changes")
+    if not c or not metrics.get("flips"):
+        return None
+    if not c["changed"]:
+        return (f"{name}: its {metrics['flips']} class disagreement(s) leave the line's decisions as they "
+                f"were: at its own thresholds it flags the same {c['flagged']} of {c['n']} test parts as the "
+                "reference and passes the rest. It stays rejected (a line that sorts defects by type would "
+                "see the flips); a line that only flags parts can run it with "
+                f"`runtime.camera --allow-rejected`, knowing that this was measured on {c['n']} test photos")
+    moved = [f"{c[k]} {words}" for k, words in (
+        ("defects_passed", "defect(s) the reference flags passed"),
+        ("good_flagged", "good part(s) the reference passes flagged"),
+        ("defects_caught", "defect(s) the reference passes caught"),
+        ("good_passed", "good part(s) the reference flags passed")) if c[k]]
+    return (f"{name}: at its own thresholds it decides {c['changed']} of {c['n']} test parts differently "
+            f"from the reference: {', '.join(moved)}")
+
+
+def diagnoses(name: str, metrics: dict) -> list[str]:
+    """What a rejected artifact's disagreements are (thin margins) and what they do on the line."""
+    return [d for d in (margin_diagnosis(name, metrics), line_diagnosis(name, metrics)) if d]
+
+
 def gate_metrics(probs: np.ndarray, ref_probs: np.ndarray, y: np.ndarray, labels: list[str],
                  tie_tolerance: float = 0.0) -> dict:
     """Every gate number of one artifact against the reference on the same images.

@@ -21,7 +21,7 @@ from export.evaluate import (
     reference_entry,
     split_warnings,
 )
-from export.gate import margin_diagnosis
+from export.gate import diagnoses
 from export.options import resolve_settings, select_formats
 from export.registry import ExportResult, run_format
 from export.report import guard_line, quantization_notes, write_report
@@ -140,7 +140,7 @@ def _finish(doc: dict, out: Path, config: ExportConfig) -> None:
     """Log the outcome; raise when something was rejected (unless keep_going and one passed)."""
     rejected = [a for a in doc["artifacts"] if a["gate"]["status"] != "passed"]
     problems = [f"{a['name']} rejected: " + "; ".join(a["gate"]["reasons"]) for a in rejected]
-    problems += [d for a in rejected if (d := margin_diagnosis(a["name"], a["gate"]["metrics"]))]
+    problems += [d for a in rejected for d in diagnoses(a["name"], a["gate"]["metrics"])]
     problems += [f"{f['name']} failed to export: {f['error']}" for f in doc["failed_exports"]]
     passed = [a["name"] for a in doc["artifacts"] if a["gate"]["status"] == "passed"]
     log.info("bundle %s: %d passed (%s), %d problem(s); report: %s", out, len(passed),

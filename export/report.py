@@ -7,7 +7,7 @@ from pathlib import Path
 
 from export.activation_ranges import ranges_notes
 from export.correction_choice import choice_notes
-from export.gate import margin_diagnosis
+from export.gate import diagnoses
 from export.int8_fallback import float_ops_notes
 from runtime.fitness import describe
 from runtime.fsutil import atomic_write_text
@@ -60,7 +60,7 @@ def rate_rows(doc: dict) -> list[tuple[str, ...]]:
 def _problems(doc: dict) -> list[str]:
     out = [f"{a['name']}: {r}" for a in doc["artifacts"] for r in a["gate"]["reasons"]]
     out += [d for a in doc["artifacts"] if a["gate"]["status"] != "passed"
-            and (d := margin_diagnosis(a["name"], a["gate"]["metrics"]))]
+            for d in diagnoses(a["name"], a["gate"]["metrics"])]
     return out + [f"{f['name']}: export failed: {f['error']}" for f in doc["failed_exports"]]
 
 

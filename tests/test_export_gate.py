@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from export.__main__ import main
-from export.config import GatePolicy
-from export.evaluate import EvalData, Predictions, decision_summary
-from export.gate import gate_metrics, margin_diagnosis, top2_margin, verdict
+from export.config import ExportConfig, GatePolicy
+from export.evaluate import EvalData, Predictions, decision_summary, gate_entry, reference_entry
+from export.gate import diagnoses, gate_metrics, line_diagnosis, margin_diagnosis, top2_margin, verdict
 from export.report import guard_line
 from runtime.artifact_kinds import PRECISIONS, QUANTIZED_PRECISIONS
 from runtime.bundle import Bundle
@@ -231,3 +231,47 @@ def test_flips_on_images_the_reference_barely_decides_are_named_as_thin_margins(
     m = gate_metrics(confident_flip, ref, y, labels)
     assert (m["flips"], m["thin_margin_flips"]) == (1, 0) and margin_diagnosis("x", m) is None
     assert np.allclose(top2_margin(ref), [0.8, 0.1, 0.6, 0.9])
+
+
+def _line_gate(artifact_test: np.ndarray, ref_test: np.ndarray, y_test: np.ndarray) -> dict:
+    """gate_entry of an artifact against a reference whose val split fits both the same thresholds."""
+    y_val = np.array([0] * 20 + [1] * 40)
+    val = _defect_scores([0.9] * 20 + [0.01] * 40)
+    empty = np.zeros((0, 8, 8, 3), np.uint8)
+    data, run = EvalData(empty, y_test, empty, y_val), SimpleNamespace(labels=LABELS, ok_label="ok")
+    config = ExportConfig()
+    ref = Predictions(ref_test, val)
+    with_model = SimpleNamespace(**vars(run), manifest={"files": {"keras_model": "m"}})
+    reference = reference_entry(ref, data, with_model, config)
+    return gate_entry(Predictions(artifact_test, val), ref, reference, data, run, "int8", config)
+
+
+def test_a_rejected_artifact_says_whether_its_flips_change_what_the_line_flags():
+    y = np.array([0] * 10 + [1] * 40)
+    ref = _defect_scores([0.8] * 10 + [0.01] * 40)
+    # A defect's top-1 flips to "ok" (score 0.8 -> 0.4) but stays far over the threshold (0.01 < t < 0.9):
+    # the gate rejects the recall drop, the line flags the same parts.
+    entry = _line_gate(_defect_scores([0.4] + [0.8] * 9 + [0.01] * 40), ref, y)
+    m = entry["gate"]["metrics"]
+    assert entry["gate"]["status"] == "rejected" and m["flips"] == 1
+    assert m["line_changes"]["changed"] == 0 and m["line_changes"]["flagged"] == 10
+    words = line_diagnosis("tflite-int8", m)
+    assert "leave the line's decisions as they were" in words and "--allow-rejected" in words
+    assert "same 10 of 50 test parts" in words
+    # The same defect pushed under every threshold: now the line passes it.
+    entry = _line_gate(_defect_scores([0.001] + [0.8] * 9 + [0.01] * 40), ref, y)
+    m = entry["gate"]["metrics"]
+    assert (m["line_changes"]["changed"], m["line_changes"]["defects_passed"]) == (1, 1)
+    words = line_diagnosis("tflite-int8", m)
+    assert "decides 1 of 50 test parts differently" in words
+    assert "1 defect(s) the reference flags passed" in words
+    assert "--allow-rejected" not in words and words in diagnoses("tflite-int8", m)
+
+
+def test_sorting_bundles_and_agreeing_artifacts_get_no_line_diagnosis(perfect):
+    y, probs = perfect
+    assert line_diagnosis("x", gate_metrics(probs, probs, y, LABELS)) is None  # no line_changes: sorting
+    entry = _line_gate(_defect_scores([0.8] * 10 + [0.01] * 40), _defect_scores([0.8] * 10 + [0.01] * 40),
+                       np.array([0] * 10 + [1] * 40))
+    assert entry["gate"]["metrics"]["line_changes"]["changed"] == 0
+    assert line_diagnosis("x", entry["gate"]["metrics"]) is None  # nothing flipped: nothing to say
