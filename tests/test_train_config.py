@@ -34,7 +34,8 @@ def test_json_config_and_unknown_key_hint(tmp_path):
 @pytest.mark.parametrize("values, match", [({"backbone": "resnet50"}, "backbone must be one of"),
                                            ({"image_size": 16}, "image_size must be >= 32"),
                                            ({"epochs_head": "ten"}, "should be of type int"),
-                                           ({"val_fraction": 0.5, "test_fraction": 0.5}, "sum < 0.9")])
+                                           ({"val_fraction": 0.5, "test_fraction": 0.5}, "sum < 0.9"),
+                                           ({"finetune_evidence": -1.0}, "finetune_evidence must be >= 0")])
 def test_invalid_values(values, match):
     with pytest.raises(TrainError, match=match):
         resolve(values)

@@ -208,6 +208,9 @@ def test_stage_2_tries_two_peak_rates_from_the_same_start_and_keeps_the_lower_va
     assert soup["val_loss"] <= min(tune["start_val_loss"], best["val_loss"]) + 1e-6
     assert tune["improved"] is (soup["ingredients"] != ["head"])
     assert _saved_val_loss(run) == pytest.approx(soup["val_loss"], rel=1e-3, abs=1e-5)
+    # The best run's gain over the head is weighed against its standard error over the val images.
+    ev = tune["evidence"]
+    assert ev["n"] == len(_split(run, "val")) and ev["min_z"] == pytest.approx(1.645)
 
 
 def test_a_fine_tuning_that_makes_things_worse_ends_with_the_stage_1_model(tmp_path):
@@ -233,6 +236,26 @@ def test_a_fine_tuning_that_makes_things_worse_ends_with_the_stage_1_model(tmp_p
     assert tune["soup"]["ingredients"] == ["head"] and len(tune["soup"]["tried"]) == 2
     assert all(t["val_loss"] > tune["start_val_loss"] for t in tune["soup"]["tried"])
     # The saved model is the head's: its val loss is stage 1's best, not stage 2's.
+    assert _saved_val_loss(run) == pytest.approx(min(head["val_loss"]), rel=1e-3)
+
+
+def test_a_fine_tuning_gain_that_is_not_evidence_ends_with_the_stage_1_model(tmp_path):
+    from train.pipeline import train
+
+    if not SHARED_WEIGHTS.is_file():
+        pytest.skip(f"pretrained weights not found: expected {SHARED_WEIGHTS}")
+    data = generate(tmp_path / "data", count=80, size=64, seed=7)
+    # No gain is a million standard errors: whatever stage 2 does, the head's model is kept.
+    run = train(resolve({"data": str(data), "out": str(tmp_path / "runs"), "name": "weak",
+                         "weights": str(SHARED_WEIGHTS), "alpha": 1.0, "image_size": 64, "epochs_head": 30,
+                         "epochs_finetune": 2, "batch_size": 16, "verbose": False, "pooling": "avg",
+                         "head_search": False, "head_views": 0, "finetune_search": False,
+                         "finetune_evidence": 1e6}))
+    head, tune = json.loads((run / "history.json").read_text())
+    ev = tune["evidence"]
+    assert ev["min_z"] == 1e6 and ev["n"] == len(_split(run, "val"))
+    assert tune["improved"] is False
+    assert json.loads((run / "metrics.json").read_text())["best_stage"] == "head"
     assert _saved_val_loss(run) == pytest.approx(min(head["val_loss"]), rel=1e-3)
 
 

@@ -20,6 +20,7 @@ from runtime.fitness import DEFAULT_MAX_FALSE_ALARM_RATE, DEFAULT_MIN_DEFECT_REC
 from runtime.hints import closest
 from runtime.roi import parse_roi
 from train.errors import TrainError
+from train.evidence import DEFAULT_MIN_EVIDENCE
 
 BACKBONES = ("mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large")
 STRATEGIES = ("default", "mirrored", "multi-worker")
@@ -66,6 +67,9 @@ class TrainConfig:
     finetune_soup: bool = _f(False, "stage 2 keeps the greedy weight average of its runs and the head's "
                                     "weights, each run added only if the average's val loss drops "
                                     "(train/soup.py; off by default: see the README)")
+    finetune_evidence: float = _f(DEFAULT_MIN_EVIDENCE, "stage 2 is kept only when its val loss beats the "
+                                  "head's by this many standard errors of the per-image difference (paired "
+                                  "over the val images; 0 = any gain; see train/evidence.py)")
     lr_scratch: float = _f(3e-3, "initial learning rate from scratch (cosine decay over the epochs)")
     pooling: str = _f("auto", "global pooling of the backbone features: avg, max (small local defects), or "
                               "auto (both tried on the cached features, see recipe_folds)",
@@ -153,6 +157,9 @@ def _problems(c: TrainConfig) -> list[str]:
                  "head_views", "rare_class_views", "recipe_folds"):
         if getattr(c, name) < 0:
             p.append(f"{name} must be >= 0, got {getattr(c, name)}")
+    if c.finetune_evidence < 0:
+        p.append(f"finetune_evidence must be >= 0 (standard errors; 0 keeps any gain), "
+                 f"got {c.finetune_evidence}")
     if c.batch_size < 1:
         p.append(f"batch_size must be >= 1, got {c.batch_size}")
     if c.min_images_per_class < 3:

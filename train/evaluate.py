@@ -12,9 +12,14 @@ from runtime.rates import rate
 KERAS_EPS = 1e-7  # Keras clips probabilities to [eps, 1 - eps] in its cross-entropy
 
 
+def cross_entropies(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Each image's cross-entropy of ``probs`` for labels ``y``, clipped as Keras clips it."""
+    return -np.log(np.clip(probs[np.arange(len(y)), y], KERAS_EPS, 1 - KERAS_EPS))
+
+
 def mean_cross_entropy(probs: np.ndarray, y: np.ndarray) -> float:
     """Mean cross-entropy of ``probs`` for labels ``y``, as Keras computes ``val_loss`` (no class weights)."""
-    return float(np.mean(-np.log(np.clip(probs[np.arange(len(y)), y], KERAS_EPS, 1 - KERAS_EPS))))
+    return float(np.mean(cross_entropies(probs, y)))
 
 
 def classification_metrics(probs: np.ndarray, y: np.ndarray, labels: list[str]) -> dict:

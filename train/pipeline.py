@@ -224,8 +224,8 @@ def summary(run_dir: Path, ds: Dataset, weights: WeightsChoice, history: list, m
         + (f"; split {r['given_split']}" if r.get("given_split") else ""),
         f"weights  {weights.used} (requested {weights.requested})",
         f"stages   {stages or 'none'}",
-        f"kept     the model after {metrics.get('best_stage') or 'none'} (lowest val loss of the stages)"
-        f"{_soup_words(history)}",
+        f"kept     the model after {metrics.get('best_stage') or 'none'}{_soup_words(history)} (fine-tuning "
+        "only where its val-loss gain is evidence: history.json)",
         *([_recipe_line(metrics["recipe"])] if metrics.get("recipe") else []),
         f"test     accuracy {format_rate(t['accuracy_ci'])}",
         *([f"         defect recall {format_rate(t['defect_recall_ci'])}, good parts flagged "

@@ -13,7 +13,8 @@ import numpy as np
 from train import distributed_fit
 from train.config import TrainConfig
 from train.data import augmenter, make_dataset, training_rows
-from train.evaluate import mean_cross_entropy
+from train.evaluate import cross_entropies
+from train.evidence import paired_gain, resolved
 from train.features import CachedFeatures, cache_training_features
 from train.model import Classifier, freeze_backbone, unfreeze_top_blocks
 from train.progress import progress_callback
@@ -41,9 +42,14 @@ def _record(stage: str, hist, seconds: float, **extra) -> dict:
             **h, **extra}
 
 
+def val_losses(model, x: np.ndarray, y: np.ndarray, config: TrainConfig) -> np.ndarray:
+    """Each image's cross-entropy under ``model``; their mean is Keras's ``val_loss`` (no class weights)."""
+    return cross_entropies(model.predict(make_dataset(x, y, config, training=False), verbose=0), y)
+
+
 def val_loss(model, x: np.ndarray, y: np.ndarray, config: TrainConfig) -> float:
     """Mean cross-entropy of ``model`` on ``(x, y)``, as Keras computes ``val_loss`` (no class weights)."""
-    return mean_cross_entropy(model.predict(make_dataset(x, y, config, training=False), verbose=0), y)
+    return float(np.mean(val_losses(model, x, y, config)))
 
 
 RARE_CLASS_PHOTOS = 50  # training photos below which a class is rare (rare_class_views)
@@ -100,8 +106,10 @@ def finetune(clf: Classifier, data, config: TrainConfig, class_weight: dict, str
 
     Each candidate peak rate (see :func:`finetune_rates`) starts from the head's weights. The run
     keeps the greedy weight average of the candidates and the head's weights (train.soup) when
-    ``finetune_soup`` is on, else the candidate with the lowest val loss; either way only what beats
-    the head's own val loss.
+    ``finetune_soup`` is on, else the candidate with the lowest val loss, and that only where it beats
+    the head's own val loss by ``finetune_evidence`` standard errors of the paired per-image gain
+    (train.evidence): a gain one or two val images make is not evidence, and the head's model, its
+    backbone as pretrained, quantizes better (measured in the README).
     """
     import keras
 
@@ -110,7 +118,8 @@ def finetune(clf: Classifier, data, config: TrainConfig, class_weight: dict, str
         print(f"[finetune] {n} backbone layers trainable (top {config.finetune_blocks} blocks, "
               "BatchNorm frozen)", file=sys.stderr, flush=True)
     # Step 0: the model entering stage 2 must be the one stage 1 ended with (its val loss, same pixels).
-    start = val_loss(clf.model, *data[1], config)
+    start_losses = val_losses(clf.model, *data[1], config)
+    start = float(np.mean(start_losses))
     snapshot = clf.model.get_weights()
     best, tried, ingredients = None, [], [Ingredient("head", start, snapshot)]  # listed first: wins a tie
     for lr in finetune_rates(config):
@@ -123,8 +132,10 @@ def finetune(clf: Classifier, data, config: TrainConfig, class_weight: dict, str
             best = (tried[-1]["val_loss"], h, lr, ingredients[-1].weights)
     _, h, lr, weights = best
     h.update(start_val_loss=start, lr_finetune=lr, candidates=tried if len(tried) > 1 else [])
-    h["improved"] = bool(min(h["val_loss"]) < start)
-    weights = weights if h["improved"] else snapshot  # never end worse than the head
+    h["evidence"] = {**paired_gain(start_losses, _val_losses_with(clf.model, weights, data[1], config)),
+                     "min_z": config.finetune_evidence}
+    h["improved"] = bool(min(h["val_loss"]) < start) and resolved(h["evidence"], config.finetune_evidence)
+    weights = weights if h["improved"] else snapshot  # never end worse than the head, nor on one image
     if config.finetune_soup:
         weights, h["soup"] = greedy_soup(ingredients, lambda w: _val_loss_with(clf.model, w, data[1], config))
         h["improved"] = h["soup"]["ingredients"] != ["head"]
@@ -135,14 +146,23 @@ def finetune(clf: Classifier, data, config: TrainConfig, class_weight: dict, str
 
 
 def _val_loss_with(model, weights, val, config: TrainConfig) -> float:
+    return float(np.mean(_val_losses_with(model, weights, val, config)))
+
+
+def _val_losses_with(model, weights, val, config: TrainConfig) -> np.ndarray:
     model.set_weights(weights)
-    return val_loss(model, *val, config)
+    return val_losses(model, *val, config)
 
 
 def _report_finetune(h: dict, tried: list[dict], start: float) -> None:
     rates = [t["lr_finetune"] for t in tried]
     chosen = f" (peak rate {h['lr_finetune']:.0e} of {rates})" if len(tried) > 1 else ""
+    ev = h["evidence"]
     verdict = "kept" if h["improved"] else "no better than the head's: the head's weights are kept"
+    if not h["improved"] and min(h["val_loss"]) < start and "soup" not in h:
+        z = "no spread" if ev["z"] is None else f"{ev['z']:.2f}"
+        verdict = (f"lower by {ev['gain']:.4f}, {z} standard errors over {ev['n']} val images (needs "
+                   f"{ev['min_z']:g}): not evidence, the head's weights are kept")
     if h["improved"] and len(h.get("soup", {}).get("ingredients", [])) > 1:
         verdict = (f"the weight average of {' + '.join(h['soup']['ingredients'])} is kept "
                    f"(val loss {h['soup']['val_loss']:.4f})")
