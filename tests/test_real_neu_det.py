@@ -123,6 +123,21 @@ def test_hard_variant_at_the_defaults_is_fit_for_the_line(hard):
         assert _artifact(bundle, name)["gate"]["status"] == "passed"
 
 
+def test_hard_variant_int8_tflite_passes_the_gate(hard):
+    """Since fine-tuning needs evidence (train.evidence) the variant's runs keep the head, whose int8 TFLite
+    artifact passed on all five splits measured (2026-12-07, AMD EPYC with AVX-512 VNNI: 66/66 each);
+    the fine-tuned models of three of them had been rejected, one or two test photos flipped."""
+    _, bundle, history, _ = hard
+    gate = _artifact(bundle, "tflite-int8")["gate"]
+    if gate["status"] != "passed":
+        # One flipped photo of a 3-photo class is 33 points of its recall: another CPU's kernels train a
+        # slightly different model, and one flip there is a known, CPU-dependent rejection; two are not.
+        agree = gate["metrics"]["agreement_ci"]
+        assert agree["n"] - agree["k"] <= 1, gate["reasons"]
+        pytest.xfail(f"tflite-int8 rejected on this CPU at {agree['k']}/{agree['n']} (kept stage: "
+                     f"{'finetune' if history[1]['improved'] else 'head'}): {gate['reasons']}")
+
+
 # Floors leave a few images of slack for another CPU's kernels (ONNX Runtime's int8 ones differ most).
 HOLDOUT_FLOORS = {"tflite-fp32": 194, "tflite-int8": 194, "onnx-int8": 188}
 
