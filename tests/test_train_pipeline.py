@@ -213,7 +213,8 @@ def test_stage_2_tries_two_peak_rates_from_the_same_start_and_keeps_the_lower_va
     assert ev["n"] == len(_split(run, "val")) and ev["min_z"] == pytest.approx(1.645)
 
 
-def test_a_fine_tuning_that_makes_things_worse_ends_with_the_stage_1_model(tmp_path):
+def _two_stage_run(tmp_path: Path, name: str, **overrides) -> Path:
+    """A small pretrained run with one plain head recipe: the tests using it are about stage 2."""
     from train.pipeline import train
 
     # Random backbone weights give features of ~1e-11 that no head learns from: stage 1 would end at
@@ -221,12 +222,15 @@ def test_a_fine_tuning_that_makes_things_worse_ends_with_the_stage_1_model(tmp_p
     if not SHARED_WEIGHTS.is_file():
         pytest.skip(f"pretrained weights not found: expected {SHARED_WEIGHTS}")
     data = generate(tmp_path / "data", count=80, size=64, seed=7)
+    return train(resolve({"data": str(data), "out": str(tmp_path / "runs"), "name": name,
+                          "weights": str(SHARED_WEIGHTS), "alpha": 1.0, "image_size": 64, "epochs_head": 30,
+                          "epochs_finetune": 2, "batch_size": 16, "verbose": False,
+                          "pooling": "avg", "head_search": False, "head_views": 0, **overrides}))
+
+
+def test_a_fine_tuning_that_makes_things_worse_ends_with_the_stage_1_model(tmp_path):
     # Adam at a learning rate of 50 wrecks whatever it touches: stage 2 can only make the model worse.
-    run = train(resolve({"data": str(data), "out": str(tmp_path / "runs"), "name": "worse",
-                         "weights": str(SHARED_WEIGHTS), "alpha": 1.0, "image_size": 64, "epochs_head": 30,
-                         "epochs_finetune": 2, "lr_finetune": 50.0, "batch_size": 16, "verbose": False,
-                         # one plain head recipe: this test is about what stage 2 does to it
-                         "pooling": "avg", "head_search": False, "head_views": 0, "finetune_soup": True}))
+    run = _two_stage_run(tmp_path, "worse", lr_finetune=50.0, finetune_soup=True)
     history = json.loads((run / "history.json").read_text())
     head, tune = history
     assert min(head["val_loss"]) < 0.9 * head["val_loss"][0]  # the head learnt what stage 2 could lose
@@ -240,17 +244,8 @@ def test_a_fine_tuning_that_makes_things_worse_ends_with_the_stage_1_model(tmp_p
 
 
 def test_a_fine_tuning_gain_that_is_not_evidence_ends_with_the_stage_1_model(tmp_path):
-    from train.pipeline import train
-
-    if not SHARED_WEIGHTS.is_file():
-        pytest.skip(f"pretrained weights not found: expected {SHARED_WEIGHTS}")
-    data = generate(tmp_path / "data", count=80, size=64, seed=7)
     # No gain is a million standard errors: whatever stage 2 does, the head's model is kept.
-    run = train(resolve({"data": str(data), "out": str(tmp_path / "runs"), "name": "weak",
-                         "weights": str(SHARED_WEIGHTS), "alpha": 1.0, "image_size": 64, "epochs_head": 30,
-                         "epochs_finetune": 2, "batch_size": 16, "verbose": False, "pooling": "avg",
-                         "head_search": False, "head_views": 0, "finetune_search": False,
-                         "finetune_evidence": 1e6}))
+    run = _two_stage_run(tmp_path, "weak", finetune_search=False, finetune_evidence=1e6)
     head, tune = json.loads((run / "history.json").read_text())
     ev = tune["evidence"]
     assert ev["min_z"] == 1e6 and ev["n"] == len(_split(run, "val"))
